@@ -1,0 +1,124 @@
+"""Stable Diffusion pipelines: hub checkpoints in ``full``, tiny random pipelines of the same classes in ``ci``.
+
+The tiny configs follow the way diffusers tests its own pipelines (two UNet blocks, a two-level VAE,
+a two-layer CLIP text encoder); the tokenizer is the real CLIP BPE (:mod:`toonlab.zoo.tokenizer`), so
+prompts are tokenized exactly as in ``full``. A tiny pipeline generates 64×64 images in a second on CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from toonlab.zoo.hub import hf_snapshot
+from toonlab.zoo.tokenizer import END, clip_tokenizer
+
+VOCAB_SIZE = 49408
+BOS_ID, EOS_ID = 49406, 49407
+
+
+@dataclass(frozen=True)
+class TinySDConfig:
+    unet_channels: tuple[int, int] = (32, 64)
+    vae_channels: tuple[int, int] = (32, 64)
+    text_width: int = 32
+    text_layers: int = 2
+    latent_channels: int = 4
+    sample_size: int = 32  # latent side; the VAE halves, so images are 64×64
+
+
+def _text_config(width: int, layers: int, **extra):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(vocab_size=VOCAB_SIZE, hidden_size=width, intermediate_size=2 * width,
+                          num_attention_heads=4, num_hidden_layers=layers, max_position_embeddings=77,
+                          bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=EOS_ID, **extra)
+
+
+def _tiny_vae(config: TinySDConfig):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(block_out_channels=list(config.vae_channels), in_channels=3, out_channels=3,
+                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                         latent_channels=config.latent_channels, sample_size=2 * config.sample_size)
+
+
+def _sd_scheduler():
+    from diffusers import DDIMScheduler
+
+    # SD 1.x's noise schedule ("scaled_linear" 0.00085 -> 0.012); DDIM so few steps give a defined output.
+    return DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                         set_alpha_to_one=False, steps_offset=1)
+
+
+def tiny_sd_pipeline(config: TinySDConfig = TinySDConfig(), seed: int = 0, device: str | torch.device = "cpu"):
+    """A randomly initialised ``StableDiffusionPipeline`` (UNet, VAE, CLIP text encoder, real tokenizer)."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            block_out_channels=config.unet_channels, layers_per_block=1, sample_size=config.sample_size,
+            in_channels=config.latent_channels, out_channels=config.latent_channels,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=config.text_width, norm_num_groups=8)
+        vae = _tiny_vae(config)
+        text_encoder = CLIPTextModel(_text_config(config.text_width, config.text_layers))
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(END), unet=unet,
+                                   scheduler=_sd_scheduler(), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def tiny_sdxl_pipeline(config: TinySDConfig = TinySDConfig(), seed: int = 0, device: str | torch.device = "cpu"):
+    """A randomly initialised ``StableDiffusionXLPipeline``: two text encoders, text-time conditioning."""
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    time_embed_dim = 8
+    width = config.text_width
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            block_out_channels=config.unet_channels, layers_per_block=1, sample_size=config.sample_size,
+            in_channels=config.latent_channels, out_channels=config.latent_channels,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            attention_head_dim=(2, 4), use_linear_projection=True, norm_num_groups=8,
+            addition_embed_type="text_time", addition_time_embed_dim=time_embed_dim,
+            # six micro-conditioning numbers (sizes, crop) embedded + the pooled text embedding of encoder 2
+            projection_class_embeddings_input_dim=6 * time_embed_dim + width,
+            cross_attention_dim=2 * width)  # the two encoders' hidden states are concatenated
+        vae = _tiny_vae(config)
+        text_encoder = CLIPTextModel(_text_config(width, config.text_layers))
+        text_encoder_2 = CLIPTextModelWithProjection(_text_config(width, config.text_layers, projection_dim=width))
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+                                     tokenizer=clip_tokenizer(END), tokenizer_2=clip_tokenizer("!"), unet=unet,
+                                     scheduler=_sd_scheduler(), force_zeros_for_empty_prompt=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def pretrained_sd_pipeline(repo_id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+    from diffusers import StableDiffusionPipeline
+
+    path = hf_snapshot(repo_id, allow_patterns=["*.json", "*.txt", "*.safetensors"], what=f"Stable Diffusion {repo_id}")
+    pipe = StableDiffusionPipeline.from_pretrained(path, torch_dtype=dtype or torch.float32, safety_checker=None,
+                                                   requires_safety_checker=False, use_safetensors=True)
+    return pipe.to(device)
+
+
+def pretrained_sdxl_pipeline(repo_id: str, vae_repo_id: str | None, device: str | torch.device = "cpu",
+                             dtype: torch.dtype | None = None):
+    from diffusers import AutoencoderKL, StableDiffusionXLPipeline
+
+    dtype = dtype or torch.float32
+    path = hf_snapshot(repo_id, allow_patterns=["*.json", "*.txt", "*.safetensors"], what=f"SDXL {repo_id}")
+    kwargs = {}
+    if vae_repo_id:  # the fp16-fix VAE: SDXL's own VAE overflows (NaN images) in fp16
+        vae_path = hf_snapshot(vae_repo_id, allow_patterns=["*.json", "*.safetensors"], what=f"VAE {vae_repo_id}")
+        kwargs["vae"] = AutoencoderKL.from_pretrained(vae_path, torch_dtype=dtype)
+    pipe = StableDiffusionXLPipeline.from_pretrained(path, torch_dtype=dtype, use_safetensors=True, **kwargs)
+    return pipe.to(device)
