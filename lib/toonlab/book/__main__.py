@@ -1,0 +1,73 @@
+"""``python -m toonlab.book``: run chapters, build the book, scaffold a chapter.
+
+    python -m toonlab.book run --profile ci [--chapters 01 03] [--force]
+    python -m toonlab.book build [--strict]          # HTML -> _build/html
+    python -m toonlab.book latex                     # LaTeX sources -> _build/latex
+    python -m toonlab.book pdf                       # PDF via LaTeX -> _build/latex/*.pdf
+    python -m toonlab.book new 05_inversion "Inversion mappers"
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from toonlab.params import PROFILES, ParameterError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toonlab.book", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_p = commands.add_parser("run", help="execute chapter notebooks with papermill into book/chapters/")
+    run_p.add_argument("--profile", choices=PROFILES, default="ci")
+    run_p.add_argument("--chapters", nargs="*", help="chapter numbers or names (default: all)")
+    run_p.add_argument("--force", action="store_true", help="re-execute even unchanged chapters")
+    run_p.add_argument("--out-dir", type=Path, help="where executed notebooks go (default book/chapters)")
+    run_p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run")
+
+    build_p = commands.add_parser("build", help="build the HTML book (Jupyter Book 1.x)")
+    build_p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    commands.add_parser("latex", help="build the LaTeX sources of the book")
+    commands.add_parser("pdf", help="build the PDF through LaTeX (needs a TeX installation: make pdf)")
+
+    new_p = commands.add_parser("new", help="create a chapter notebook with the standard first cells")
+    new_p.add_argument("stem", help="NN_name, e.g. 05_inversion")
+    new_p.add_argument("title")
+
+    args = parser.parse_args(argv)
+    from toonlab.paths import repo_root
+
+    try:
+        if args.command == "run":
+            from toonlab.book.runner import ChapterFailed, run
+
+            try:
+                report = run(args.profile, args.chapters, out_dir=args.out_dir, force=args.force,
+                             cell_timeout=args.cell_timeout)
+            except ChapterFailed as failure:
+                print(f"\nFAILED: {failure}", file=sys.stderr)
+                return 1
+            print(report.summary())
+        elif args.command in {"build", "latex", "pdf"}:
+            from toonlab.book.build import build
+
+            builder = {"build": "html", "latex": "latex", "pdf": "pdflatex"}[args.command]
+            out = build(builder, strict=getattr(args, "strict", False))
+            print(f"built {builder}: {out}")
+        elif args.command == "new":
+            from toonlab.book.scaffold import new_chapter
+
+            path = new_chapter(args.stem, args.title, repo_root() / "notebooks")
+            print(f"created {path}; add its parameters to notebooks/params/*.yaml and "
+                  f"`- file: book/chapters/{args.stem}` to _toc.yml")
+    except (ParameterError, ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Chapter notebooks and the fingerprint that decides whether one must run again.
+
+A chapter is ``notebooks/NN_name.ipynb``. Its executed copy ``book/chapters/NN_name.ipynb`` records, in
+its metadata, a fingerprint of everything the run depended on: the source notebook, the parameters the
+profile gives it, the ``lib/`` sources and the committed data files (registry, manifests, small weights).
+If nothing changed the chapter is skipped — so editing one chapter re-executes one chapter, and editing
+the library re-executes them all (it may have changed any number).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHAPTER_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+$")
+LIB_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
+DATA_SKIP_DIRS = {"cache"}
+METADATA_KEY = "toonlab"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    stem: str  # "01_data"
+    source: Path  # notebooks/01_data.ipynb
+
+    @property
+    def number(self) -> str:
+        return self.stem[:2]
+
+    def executed(self, out_dir: Path) -> Path:
+        return out_dir / f"{self.stem}.ipynb"
+
+
+def discover(notebooks_dir: Path) -> list[Chapter]:
+    chapters = [Chapter(p.stem, p) for p in sorted(Path(notebooks_dir).glob("*.ipynb")) if CHAPTER_PATTERN.match(p.stem)]
+    numbers = [c.number for c in chapters]
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"two chapter notebooks share the number(s) {duplicates} in {notebooks_dir}")
+    return chapters
+
+
+def select(chapters: Sequence[Chapter], wanted: Iterable[str] | None) -> list[Chapter]:
+    """Chapters named by number ("03") or stem ("03_gan"); all when ``wanted`` is empty."""
+    wanted = list(wanted or [])
+    if not wanted:
+        return list(chapters)
+    chosen = []
+    for name in wanted:
+        match = [c for c in chapters if name in (c.number, c.stem)]
+        if not match:
+            known = ", ".join(c.stem for c in chapters) or "none"
+            raise ValueError(f"no chapter {name!r}; chapters: {known}")
+        chosen.extend(c for c in match if c not in chosen)
+    return sorted(chosen, key=lambda c: c.stem)
+
+
+def _hash_files(digest: "hashlib._Hash", root: Path, files: Iterable[Path]) -> None:
+    for path in sorted(files):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+
+
+def lib_files(root: Path) -> list[Path]:
+    lib = root / "lib" / "toonlab"
+    return [p for p in lib.rglob("*") if p.is_file() and p.suffix in LIB_SUFFIXES and "__pycache__" not in p.parts]
+
+
+def data_files(root: Path) -> list[Path]:
+    data = root / "data"
+    if not data.is_dir():
+        return []
+    return [p for p in data.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and not DATA_SKIP_DIRS.intersection(p.relative_to(data).parts)]
+
+
+def fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update(b"notebook\0" + hashlib.sha256(chapter.source.read_bytes()).digest())
+    digest.update(b"parameters\0" + json.dumps(parameters, sort_keys=True, default=str).encode())
+    digest.update(b"lib\0")
+    _hash_files(digest, root, lib_files(root))
+    digest.update(b"data\0")
+    _hash_files(digest, root, data_files(root))
+    return digest.hexdigest()
+
+
+def recorded_run(executed: Path) -> dict[str, Any] | None:
+    """The toonlab metadata of an executed notebook, or None if absent/unreadable."""
+    if not executed.is_file():
+        return None
+    try:
+        notebook = json.loads(executed.read_text())
+    except (OSError, ValueError):
+        return None
+    return notebook.get("metadata", {}).get(METADATA_KEY)
+
+
+def is_up_to_date(executed: Path, expected_fingerprint: str) -> bool:
+    record = recorded_run(executed)
+    return bool(record) and record.get("status") == "ok" and record.get("fingerprint") == expected_fingerprint

@@ -1,0 +1,138 @@
+"""Execute chapter notebooks with papermill for one profile.
+
+For each chapter: merge the profile's parameters (``notebooks/params/<profile>.yaml``), check them against
+the notebook's declared parameters, skip the chapter when its fingerprint matches the last successful
+run, otherwise execute it into a temporary file and move it into place only when every cell succeeded.
+A failure names the chapter, the cell and the error, and leaves no executed notebook for that chapter
+(a stale one would show outdated numbers in the book).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from toonlab import atomic
+from toonlab.book.chapters import METADATA_KEY, Chapter, discover, fingerprint, is_up_to_date, select
+from toonlab.params import ParameterError, profile_params
+from toonlab.paths import ROOT_ENV, repo_root
+
+DEFAULT_CELL_TIMEOUT_S = 1800
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter notebook raised; carries where, so the message can point at the cell."""
+
+    def __init__(self, chapter: str, cell_index: int | None, ename: str, evalue: str, source: str = ""):
+        self.chapter, self.cell_index, self.ename, self.evalue, self.source = chapter, cell_index, ename, evalue, source
+        where = f"cell {cell_index}" if cell_index is not None else "before any cell ran"
+        excerpt = "\n".join("    " + line for line in source.strip().splitlines()[:12])
+        super().__init__(f"chapter {chapter} failed in {where}: {ename}: {evalue}" + (f"\n{excerpt}" if excerpt else ""))
+
+
+@dataclass
+class ChapterResult:
+    chapter: str
+    status: str  # "ran" | "cached"
+    wall_time_s: float = 0.0
+
+
+@dataclass
+class RunReport:
+    profile: str
+    results: list[ChapterResult] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"profile {self.profile}:"]
+        for r in self.results:
+            timing = f"{r.wall_time_s:7.1f} s" if r.status == "ran" else "        —"
+            lines.append(f"  {r.chapter:<24} {r.status:<7} {timing}")
+        total = sum(r.wall_time_s for r in self.results)
+        lines.append(f"  {'total':<24} {'':<7} {total:7.1f} s")
+        return "\n".join(lines)
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+def chapter_parameters(chapter: Chapter, profile: str, params_dir: Path) -> dict[str, Any]:
+    """The profile's values for this chapter, checked against the notebook's parameters cell."""
+    values = profile_params(profile, chapter.stem, params_dir)
+    declared = declared_parameters(chapter.source)
+    if not declared:
+        raise ParameterError(f"{chapter.source} has no cell tagged 'parameters'")
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ParameterError(
+            f"{params_dir / (profile + '.yaml')}: {unknown} given for chapter {chapter.stem} but not declared in "
+            f"the parameters cell of {chapter.source.name} (declared: {sorted(declared)})"
+        )
+    return values
+
+
+def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any], target: Path, root: Path,
+             cell_timeout: int) -> float:
+    """Run one notebook into ``target`` (atomically); return its wall time in seconds."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    start = time.perf_counter()
+    with atomic.atomic_path(target) as partial:
+        try:
+            papermill.execute_notebook(
+                str(chapter.source), str(partial), parameters=parameters, kernel_name="python3", cwd=str(root),
+                progress_bar={"desc": chapter.stem, "leave": False}, request_save_on_cell_execute=False,
+                execution_timeout=cell_timeout,
+            )
+        except PapermillExecutionError as error:
+            raise ChapterFailed(chapter.stem, error.cell_index, error.ename, error.evalue, error.source) from None
+        except Exception as error:  # kernel died, timeout, unreadable notebook ...
+            raise ChapterFailed(chapter.stem, None, type(error).__name__, str(error)) from error
+        elapsed = time.perf_counter() - start
+        notebook = nbformat.read(str(partial), as_version=4)
+        notebook.metadata[METADATA_KEY] = {**record, "wall_time_s": round(elapsed, 2)}
+        nbformat.write(notebook, str(partial))
+    return elapsed
+
+
+def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None = None, out_dir: Path | None = None,
+        force: bool = False, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S, echo=print) -> RunReport:
+    """Execute the chosen chapters (all by default) for ``profile``; return what ran and what was cached."""
+    from tqdm import tqdm
+
+    root = (root or repo_root()).resolve()
+    out_dir = (out_dir or root / "book" / "chapters").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params_dir = root / "notebooks" / "params"
+    chosen = select(discover(root / "notebooks"), chapters)
+    if not chosen:
+        raise ValueError(f"no chapter notebooks in {root / 'notebooks'}")
+    # Check every chapter's parameters before spending minutes on the first one.
+    planned = [(c, chapter_parameters(c, profile, params_dir)) for c in chosen]
+
+    os.environ[ROOT_ENV] = str(root)  # the kernels inherit it: results land in this checkout
+    report = RunReport(profile)
+    for chapter, parameters in tqdm(planned, desc=f"chapters ({profile})", unit="chapter"):
+        target = chapter.executed(out_dir)
+        key = fingerprint(chapter, parameters, root)
+        if not force and is_up_to_date(target, key):
+            report.results.append(ChapterResult(chapter.stem, "cached"))
+            echo(f"{chapter.stem}: unchanged since its last run, skipped")
+            continue
+        target.unlink(missing_ok=True)  # never leave a stale result behind if this run fails
+        record = {"fingerprint": key, "profile": profile, "parameters": dict(parameters), "status": "ok",
+                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        elapsed = _execute(chapter, parameters, record, target, root, cell_timeout)
+        report.results.append(ChapterResult(chapter.stem, "ran", elapsed))
+        echo(f"{chapter.stem}: executed in {elapsed:.1f} s")
+    return report
+
