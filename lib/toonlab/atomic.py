@@ -17,14 +17,15 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``, on error it is removed.
 
-    For writers that want a path rather than a file object (``torch.save``, ``safetensors``, ``fig.savefig``).
+    For writers that want a path rather than a file object (``torch.save``, ``safetensors``, ``fig.savefig``);
+    ``suffix`` is for writers that insist on an extension.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

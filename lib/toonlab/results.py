@@ -141,8 +141,7 @@ class ChapterRun:
             raise ValueError("params must include 'profile' (validate the notebook parameters first)")
         self.profile = str(self.params["profile"])
         self.root = self.root or repo_root()
-        self.out = results_dir(self.profile, self.chapter, self.root)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = results_dir(self.profile, self.chapter, self.root)  # created by the first write
         self.metrics: dict[str, Any] = {}
         self.tables: list[str] = []
         self.figures: list[str] = []

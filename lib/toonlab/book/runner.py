@@ -30,7 +30,8 @@ class ChapterFailed(RuntimeError):
 
     def __init__(self, chapter: str, cell_index: int | None, ename: str, evalue: str, source: str = ""):
         self.chapter, self.cell_index, self.ename, self.evalue, self.source = chapter, cell_index, ename, evalue, source
-        where = f"cell {cell_index}" if cell_index is not None else "before any cell ran"
+        where = f"cell {cell_index} of notebooks/{chapter}.ipynb (counting from 0)" if cell_index is not None \
+            else "before any cell ran"
         excerpt = "\n".join("    " + line for line in source.strip().splitlines()[:12])
         super().__init__(f"chapter {chapter} failed in {where}: {ename}: {evalue}" + (f"\n{excerpt}" if excerpt else ""))
 
@@ -86,7 +87,7 @@ def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any
     from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
-    with atomic.atomic_path(target) as partial:
+    with atomic.atomic_path(target, suffix=".ipynb") as partial:
         try:
             papermill.execute_notebook(
                 str(chapter.source), str(partial), parameters=parameters, kernel_name="python3", cwd=str(root),
@@ -94,7 +95,8 @@ def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any
                 execution_timeout=cell_timeout,
             )
         except PapermillExecutionError as error:
-            raise ChapterFailed(chapter.stem, error.cell_index, error.ename, error.evalue, error.source) from None
+            cell = _source_cell_index(chapter, error.cell_index)
+            raise ChapterFailed(chapter.stem, cell, error.ename, error.evalue, error.source) from None
         except Exception as error:  # kernel died, timeout, unreadable notebook ...
             raise ChapterFailed(chapter.stem, None, type(error).__name__, str(error)) from error
         elapsed = time.perf_counter() - start
@@ -102,6 +104,15 @@ def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any
         notebook.metadata[METADATA_KEY] = {**record, "wall_time_s": round(elapsed, 2)}
         nbformat.write(notebook, str(partial))
     return elapsed
+
+
+def _source_cell_index(chapter: Chapter, executed_index: int) -> int:
+    """papermill counts cells in the executed copy, which has one injected cell after ``parameters``."""
+    import nbformat
+
+    cells = nbformat.read(str(chapter.source), as_version=4).cells
+    tagged = [i for i, cell in enumerate(cells) if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    return executed_index - 1 if tagged and executed_index > tagged[0] else executed_index
 
 
 def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None = None, out_dir: Path | None = None,

@@ -1,0 +1,55 @@
+"""Shared test fixtures. Tests run on CPU, offline, with tiny models; see DESIGN.md."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Two cores on the build machines: one intra-op thread per test process keeps runs predictable.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads():
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def book_root(tmp_path, monkeypatch) -> Path:
+    """A minimal book checkout in a temporary folder: notebooks/, params, lib/, data/, _toc.yml.
+
+    Notebooks in it import the real (installed) toonlab; ``lib/`` here only feeds the fingerprint.
+    """
+    root = tmp_path / "book"
+    (root / "notebooks" / "params").mkdir(parents=True)
+    (root / "lib" / "toonlab").mkdir(parents=True)
+    (root / "lib" / "toonlab" / "module.py").write_text("VALUE = 1\n")
+    (root / "data").mkdir()
+    (root / "data" / "registry.yaml").write_text("sources: {}\n")
+    (root / "pyproject.toml").write_text("[project]\nname = 'toonlab'\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    for profile in ("ci", "gpu", "full"):
+        (root / "notebooks" / "params" / f"{profile}.yaml").write_text("common:\n  seed: 0\n")
+    monkeypatch.setenv("TOONLAB_ROOT", str(root))
+    return root
+
+
+def copy_repo_file(relative: str, root: Path) -> None:
+    target = root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / relative, target)

@@ -1,0 +1,156 @@
+"""The papermill runner: cache decision, failure handling, parameter checks, the scaffold."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from toonlab.book.chapters import discover, fingerprint, recorded_run, select
+from toonlab.book.runner import ChapterFailed, chapter_parameters, run
+from toonlab.book.scaffold import BOOTSTRAP, new_chapter
+from toonlab.params import ParameterError
+
+
+def add_chapter(root, stem="01_demo", extra_cells=(), parameters_extra=""):
+    path = new_chapter(stem, "Demo", root / "notebooks")
+    notebook = nbformat.read(path, as_version=4)
+    if parameters_extra:
+        notebook.cells[3].source += "\n" + parameters_extra
+    notebook.cells += [new_code_cell(source) for source in extra_cells]
+    nbformat.write(notebook, path)
+    return path
+
+
+WRITE_RESULT = 'run.metric("steps", steps); run.finish(); glue("steps", steps)'
+
+
+def quiet(*_):
+    pass
+
+
+def test_runs_then_skips_unchanged_and_reruns_what_changed(book_root):
+    add_chapter(book_root, "01_demo", [WRITE_RESULT], "steps: int = 100  # training steps")
+    add_chapter(book_root, "02_other", ['print("hello")'])
+    (book_root / "notebooks/params/ci.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: 3\n")
+
+    first = run("ci", root=book_root, echo=quiet)
+    assert [r.status for r in first.results] == ["ran", "ran"]
+    executed = book_root / "book/chapters/01_demo.ipynb"
+    record = recorded_run(executed)
+    assert record["status"] == "ok" and record["profile"] == "ci" and record["parameters"]["steps"] == 3
+    assert record["wall_time_s"] > 0
+    metrics = json.loads((book_root / "results/ci/01_demo/metrics.json").read_text())
+    assert metrics["metrics"] == {"steps": 3}  # the kernel wrote into this checkout (TOONLAB_ROOT)
+
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached", "cached"]
+
+    # a chapter's notebook changed -> only that chapter runs
+    nb_path = book_root / "notebooks/02_other.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[-1].source = 'print("changed")'
+    nbformat.write(nb, nb_path)
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached", "ran"]
+
+    # its parameters changed -> only that chapter runs
+    (book_root / "notebooks/params/ci.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: 4\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran", "cached"]
+
+    # the library or the data registry changed -> every chapter runs
+    (book_root / "lib/toonlab/module.py").write_text("VALUE = 2\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran", "ran"]
+    (book_root / "data/registry.yaml").write_text("sources: {emoji: {}}\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran", "ran"]
+
+    # --force and --chapters
+    report = run("ci", ["02"], root=book_root, force=True, echo=quiet)
+    assert [(r.chapter, r.status) for r in report.results] == [("02_other", "ran")]
+
+
+def test_failing_chapter_names_the_cell_and_leaves_nothing_behind(book_root):
+    add_chapter(book_root, "01_demo", ["x = 1", 'raise ValueError("the data is broken")'])
+    out = book_root / "book/chapters"
+    out.mkdir(parents=True)
+    (out / "01_demo.ipynb").write_text("{}")  # a stale executed copy from an earlier run
+
+    with pytest.raises(ChapterFailed) as failure:
+        run("ci", root=book_root, echo=quiet)
+    assert failure.value.chapter == "01_demo"
+    assert failure.value.cell_index == 6 and failure.value.ename == "ValueError"
+    assert "the data is broken" in str(failure.value) and "cell 6" in str(failure.value)
+    assert list(out.iterdir()) == []  # neither the stale copy nor a half-written one
+
+
+def test_invalid_parameter_value_fails_in_the_validation_cell(book_root):
+    add_chapter(book_root, "01_demo", [], "steps: int = 100  # training steps")
+    (book_root / "notebooks/params/ci.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: many\n")
+    with pytest.raises(ChapterFailed, match=r"ParameterError: parameter 'steps' must be int, got str 'many'"):
+        run("ci", root=book_root, echo=quiet)
+
+
+def test_unknown_parameter_in_profile_file_is_caught_before_running(book_root):
+    add_chapter(book_root, "01_demo")
+    (book_root / "notebooks/params/ci.yaml").write_text("common:\n  seed: 0\n01_demo:\n  stesp: 3\n")
+    chapter = discover(book_root / "notebooks")[0]
+    with pytest.raises(ParameterError, match=r"\['stesp'\] given for chapter 01_demo but not declared"):
+        chapter_parameters(chapter, "ci", book_root / "notebooks/params")
+
+
+def test_selection_and_discovery_errors(book_root):
+    add_chapter(book_root, "01_demo")
+    chapters = discover(book_root / "notebooks")
+    assert [c.stem for c in select(chapters, ["01"])] == ["01_demo"]
+    assert [c.stem for c in select(chapters, ["01_demo"])] == ["01_demo"]
+    with pytest.raises(ValueError, match="no chapter '07'"):
+        select(chapters, ["07"])
+    (book_root / "notebooks/01_again.ipynb").write_text("{}")
+    with pytest.raises(ValueError, match="share the number"):
+        discover(book_root / "notebooks")
+
+
+def test_fingerprint_is_stable_and_depends_on_parameters(book_root):
+    add_chapter(book_root, "01_demo")
+    chapter = discover(book_root / "notebooks")[0]
+    a = fingerprint(chapter, {"profile": "ci", "seed": 0}, book_root)
+    assert a == fingerprint(chapter, {"seed": 0, "profile": "ci"}, book_root)
+    assert a != fingerprint(chapter, {"profile": "ci", "seed": 1}, book_root)
+    (book_root / "data/cache").mkdir()
+    (book_root / "data/cache/big.bin").write_bytes(b"downloads do not count")
+    assert a == fingerprint(chapter, {"profile": "ci", "seed": 0}, book_root)
+
+
+def test_scaffold_has_standard_cells_and_refuses_to_overwrite(tmp_path):
+    import papermill
+
+    path = new_chapter("05_demo", "Demo", tmp_path)
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.cells[2].source == BOOTSTRAP and "remove-cell" in notebook.cells[2].metadata.tags
+    assert notebook.cells[3].metadata.tags == ["parameters"]
+    declared = papermill.inspect_notebook(str(path))
+    assert declared["profile"]["default"] == '"full"' and declared["profile"]["help"]
+    with pytest.raises(FileExistsError):
+        new_chapter("05_demo", "Demo", tmp_path)
+    with pytest.raises(ValueError, match="NN_name"):
+        new_chapter("demo", "Demo", tmp_path)
+
+
+def test_notebook_opened_on_its_own_runs_bootstrap_and_parameter_cells(tmp_path, monkeypatch):
+    """No papermill: the defaults (profile `full`) validate, and a bad edit gives a clear error."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("TOONLAB_ROOT", str(tmp_path))
+    path = new_chapter("05_demo", "Demo", tmp_path)
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = notebook.cells[4].outputs
+    assert "No committed reference results yet" in outputs[0]["data"]["text/markdown"]
+
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[3].source = notebook.cells[3].source.replace('"full"', '"fast"')
+    with pytest.raises(CellExecutionError, match="'profile' is 'fast'; it must be one of"):
+        NotebookClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert not os.path.exists(tmp_path / "results")  # validation wrote nothing
