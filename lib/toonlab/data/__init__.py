@@ -1,0 +1,52 @@
+"""Data layer: the registry of image sources, loaders, the scraper and descriptive statistics.
+
+Sources are registered in ``data/registry.yaml`` (license, origin, how to obtain, checksummed manifest):
+``emoji``, ``avatars``, ``photos`` work offline (``ci``); ``toyhollywood``, ``funkopop-humans`` (Kaggle)
+and ``comic`` (a local folder) are ``full`` sources.
+
+The API other chapters use::
+
+    from toonlab import data
+    ds = data.load_images("emoji", resolution=64, limit=500, seed=0)
+    image, label = ds[0]            # float tensor 3x64x64 in [0, 1] (white background), int label
+    ds.classes, ds.labels, ds.paths, ds.attributes, ds.problems
+    folder = data.materialize("avatars", resolution=128, limit=256)   # cached folder of PNGs (pytorch-fid)
+    data.manifest_digest()          # digest of the registry + committed manifests, for cache keys
+    data.sources()                  # every registered source (license, origin, how to obtain)
+
+``limit`` keeps a seeded random subset (for ``avatars``: draws that many, default 1000); ``seed`` makes
+both deterministic. ``label="skin"`` (any attribute) relabels, e.g. avatars by skin colour instead of
+mouth. Corrupt or changed files are skipped and listed in ``ds.problems`` by name; a source that is
+missing raises :class:`DataSourceError` at once with what to download and where to put it.
+
+Submodules: :mod:`toonlab.data.scrape` (polite resumable crawler), :mod:`toonlab.data.shop` (the local
+fixture shop it is tested against), :mod:`toonlab.data.stats` (descriptive statistics).
+"""
+
+from __future__ import annotations
+
+from toonlab.data.dataset import ImageDataset, Problem, load_images, materialize
+from toonlab.data.errors import CorruptItemError, DataSourceError
+from toonlab.data.manifest import ManifestEntry, manifest_digest, read_manifest
+from toonlab.data.registry import SourceSpec, get_spec, load_registry
+
+
+def sources() -> dict[str, SourceSpec]:
+    """Every registered source by name."""
+    return load_registry()
+
+
+__all__ = [
+    "CorruptItemError",
+    "DataSourceError",
+    "ImageDataset",
+    "ManifestEntry",
+    "Problem",
+    "SourceSpec",
+    "get_spec",
+    "load_images",
+    "manifest_digest",
+    "materialize",
+    "read_manifest",
+    "sources",
+]

@@ -1,0 +1,94 @@
+"""The data registry: ``data/registry.yaml`` read into :class:`SourceSpec` records.
+
+A spec says what a source is (kind, license, origin, how to obtain it, manifest) and carries the
+kind-specific ``options``; :mod:`toonlab.data.sources` turns a spec into images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toonlab.data.errors import DataSourceError
+from toonlab.params import PROFILES
+from toonlab.paths import repo_root
+
+KINDS = ("emoji", "avatars", "photos", "kaggle", "folder")
+FITS = ("pad", "crop")
+_REQUIRED = ("profile", "kind", "license", "origin", "obtain")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One entry of ``data/registry.yaml``."""
+
+    name: str
+    profile: str  # the smallest profile that can use it: ci sources are offline, full ones need downloads
+    kind: str
+    license: str
+    origin: str
+    obtain: str
+    description: str = ""
+    manifest: Path | None = None  # absolute path of the committed manifest, if any
+    fit: str = "pad"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def registry_path(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "data" / "registry.yaml"
+
+
+def _parse(name: str, entry: Any, data_dir: Path) -> SourceSpec:
+    where = f"data/registry.yaml, source {name!r}"
+    if not isinstance(entry, dict):
+        raise DataSourceError(f"{where}: must be a mapping of fields, got {type(entry).__name__}")
+    missing = [key for key in _REQUIRED if not entry.get(key)]
+    if missing:
+        raise DataSourceError(f"{where}: missing required fields {missing}")
+    if entry["profile"] not in PROFILES:
+        raise DataSourceError(f"{where}: profile {entry['profile']!r} is not one of {list(PROFILES)}")
+    if entry["kind"] not in KINDS:
+        raise DataSourceError(f"{where}: kind {entry['kind']!r} is not one of {list(KINDS)}")
+    fit = entry.get("fit", "pad")
+    if fit not in FITS:
+        raise DataSourceError(f"{where}: fit {fit!r} is not one of {list(FITS)}")
+    manifest = data_dir / entry["manifest"] if entry.get("manifest") else None
+    return SourceSpec(
+        name=name,
+        profile=entry["profile"],
+        kind=entry["kind"],
+        license=str(entry["license"]),
+        origin=str(entry["origin"]),
+        obtain=str(entry["obtain"]),
+        description=str(entry.get("description", "")),
+        manifest=manifest,
+        fit=fit,
+        options=dict(entry.get("options") or {}),
+    )
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int) -> dict[str, SourceSpec]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(document, dict):
+        raise DataSourceError(f"{path} must map source names to their descriptions")
+    return {name: _parse(name, entry, path.parent) for name, entry in document.items()}
+
+
+def load_registry(root: Path | None = None) -> dict[str, SourceSpec]:
+    """Every registered source by name."""
+    path = registry_path(root)
+    if not path.is_file():
+        raise DataSourceError(f"{path} is missing; it ships with the repository (is TOONLAB_ROOT right?)")
+    return dict(_load(path, path.stat().st_mtime_ns))
+
+
+def get_spec(name: str, root: Path | None = None) -> SourceSpec:
+    registry = load_registry(root)
+    if name not in registry:
+        raise DataSourceError(f"unknown data source {name!r}; registered sources: {sorted(registry)}")
+    return registry[name]
