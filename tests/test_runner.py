@@ -154,3 +154,21 @@ def test_notebook_opened_on_its_own_runs_bootstrap_and_parameter_cells(tmp_path,
     with pytest.raises(CellExecutionError, match="'profile' is 'fast'; it must be one of"):
         NotebookClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert not os.path.exists(tmp_path / "results")  # validation wrote nothing
+
+
+def test_results_overview_lists_reference_and_smoke_runs(book_root):
+    from toonlab.book import overview
+    from toonlab.results import ChapterRun
+
+    add_chapter(book_root, "01_demo")
+    add_chapter(book_root, "02_other")
+    for profile, value in (("gpu", 12.5), ("ci", 99.0)):
+        chapter_run = ChapterRun("01_demo", {"profile": profile}, weights=f"{profile} weights", root=book_root)
+        chapter_run.metric("fd_toon", value)
+        chapter_run.metric("per_class", [1, 2])  # lists are not "key numbers"
+        chapter_run.finish()
+    page = overview.write(book_root).read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| 0")]
+    assert rows[0].startswith("| 01_demo | `gpu` | gpu weights | fd_toon = 12.5 |")
+    assert rows[1].startswith("| 01_demo | `ci` (smoke) | ci weights | fd_toon = 99 |")
+    assert rows[2] == "| 02_other | — | no results yet | — | — | — | — |"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from toonlab.book import overview
 from toonlab.paths import repo_root
 
 
@@ -56,6 +57,7 @@ def jupyter_book_executable() -> str:
 def build(builder: str = "html", strict: bool = False, root: Path | None = None, path_output: Path | None = None) -> Path:
     """Build the book; return the output folder (``_build/html``, ``_build/latex``)."""
     root = (root or repo_root()).resolve()
+    overview.write(root)
     missing = missing_pages(root)
     if missing:
         raise FileNotFoundError(
