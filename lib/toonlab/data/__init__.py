@@ -12,7 +12,7 @@ The API other chapters use::
     ds.classes, ds.labels, ds.paths, ds.attributes, ds.problems
     folder = data.materialize("avatars", resolution=128, limit=256)   # cached folder of PNGs (pytorch-fid)
     data.manifest_digest()          # digest of the registry + committed manifests, for cache keys
-    data.sources()                  # every registered source (license, origin, how to obtain)
+    data.list_sources()             # every registered source (license, origin, how to obtain)
 
 ``limit`` keeps a seeded random subset (for ``avatars``: draws that many, default 1000); ``seed`` makes
 both deterministic. ``label="skin"`` (any attribute) relabels, e.g. avatars by skin colour instead of
@@ -25,14 +25,35 @@ fixture shop it is tested against), :mod:`toonlab.data.stats` (descriptive stati
 
 from __future__ import annotations
 
-from toonlab.data.dataset import ImageDataset, Problem, load_images, materialize
-from toonlab.data.errors import CorruptItemError, DataSourceError
-from toonlab.data.manifest import ManifestEntry, manifest_digest, read_manifest
-from toonlab.data.registry import SourceSpec, get_spec, load_registry
+import importlib
+from typing import Any
+
+# Lazy attributes (PEP 562): ``python -m toonlab.data.scrape`` must not pay for importing torch.
+_EXPORTS = {
+    "ImageDataset": "toonlab.data.dataset",
+    "Problem": "toonlab.data.dataset",
+    "load_images": "toonlab.data.dataset",
+    "materialize": "toonlab.data.dataset",
+    "CorruptItemError": "toonlab.data.errors",
+    "DataSourceError": "toonlab.data.errors",
+    "ManifestEntry": "toonlab.data.manifest",
+    "manifest_digest": "toonlab.data.manifest",
+    "read_manifest": "toonlab.data.manifest",
+    "SourceSpec": "toonlab.data.registry",
+    "get_spec": "toonlab.data.registry",
+}
 
 
-def sources() -> dict[str, SourceSpec]:
-    """Every registered source by name."""
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'toonlab.data' has no attribute {name!r}")
+
+
+def list_sources() -> dict[str, Any]:
+    """Every registered source by name (:class:`SourceSpec` records: license, origin, how to obtain)."""
+    from toonlab.data.registry import load_registry
+
     return load_registry()
 
 
@@ -48,5 +69,5 @@ __all__ = [
     "manifest_digest",
     "materialize",
     "read_manifest",
-    "sources",
+    "list_sources",
 ]
