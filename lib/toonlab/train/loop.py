@@ -262,8 +262,9 @@ class Trainer:
                              num_workers=config.num_workers, pin_memory=accelerator.device.type == "cuda")
         for model in self.task.models.values():
             model.train()
-        window: dict[str, torch.Tensor] = {}
-        window_steps = 0
+        # Sums and counts per loss over the logging window: regularisers (R1, path length) are only
+        # logged on the steps that compute them, so each mean uses its own count.
+        window: dict[str, tuple[torch.Tensor, int]] = {}
         bar = tqdm(total=config.steps, initial=self.step, desc=type(self.task).__name__,
                    disable=not (config.progress and accelerator.is_main_process), dynamic_ncols=True)
         last_checkpoint = newest
@@ -273,16 +274,15 @@ class Trainer:
             for name, ema in self.ema.items():
                 ema.update(self.unwrap(name))
             for name, value in losses.items():
-                value = value.detach().float()
-                window[name] = window[name] + value if name in window else value
-            window_steps += 1
+                total, count = window.get(name, (0.0, 0))
+                window[name] = (total + value.detach().float(), count + 1)
             final = self.step == config.steps
             if self.step % config.log_every == 0 or final:
-                means = {name: (total / window_steps).item() for name, total in window.items()}
+                means = {name: float(total / count) for name, (total, count) in window.items()}
                 check_finite(self.step, means)
                 self.history.record(self.step, means)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
-                window, window_steps = {}, 0
+                window = {}
             self._run_callbacks(self.step, final)
             if self.step % config.checkpoint_every == 0 or final:
                 last_checkpoint = self.save_checkpoint()

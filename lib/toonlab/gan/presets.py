@@ -1,0 +1,127 @@
+"""The source projects' GAN settings as presets (METHODS.md), plus tiny ``ci`` variants.
+
+A preset is data: which network, its config, the optimisation hyperparameters and the evaluation
+protocol, with a note on where each value comes from and what the source left unsaid (and what we
+chose there). :func:`toonlab.train.gan_tasks.build_task` turns one into a trainable task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from toonlab.gan.dcgan import DCGANConfig
+from toonlab.gan.fastgan import FastGANConfig
+from toonlab.gan.stylegan2 import StyleGAN2Config
+
+ModelConfig = DCGANConfig | FastGANConfig | StyleGAN2Config
+
+
+@dataclass(frozen=True)
+class GANPreset:
+    name: str
+    source: str  # the project (and code base) the numbers come from
+    model: ModelConfig
+    batch_size: int
+    steps: int
+    lr: float
+    betas: tuple[float, float]
+    ema_decay: float | None = None
+    augment: str = ""  # DiffAugment policy
+    options: dict[str, Any] = field(default_factory=dict)  # task-specific (losses, regularisation, ...)
+    fid_samples: int | None = None  # how many generated images the source's FID used
+    truncation_psi: float = 1.0  # used when sampling for evaluation
+    notes: str = ""
+
+    @property
+    def kind(self) -> str:
+        return {DCGANConfig: "dcgan", FastGANConfig: "fastgan", StyleGAN2Config: "stylegan2"}[type(self.model)]
+
+    def replace(self, **changes: Any) -> GANPreset:
+        """A copy with some fields changed; ``model=dict(...)`` changes fields of the model config."""
+        if isinstance(changes.get("model"), dict):
+            changes["model"] = dataclasses.replace(self.model, **changes["model"])
+        if "options" in changes:
+            changes["options"] = {**self.options, **changes["options"]}
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, GANPreset] = {}
+
+
+def register(preset: GANPreset) -> GANPreset:
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def get(name: str) -> GANPreset:
+    if name not in PRESETS:
+        raise KeyError(f"unknown GAN preset {name!r}; known presets: {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+register(GANPreset(
+    name="popyou_fastgan",
+    source="PopYou: official FastGAN (odegeasslbc/FastGAN-pytorch), upstream defaults",
+    model=FastGANConfig(resolution=1024, latent_dim=256, ngf=64, ndf=64),
+    batch_size=8, steps=50_000, lr=2e-4, betas=(0.5, 0.999), ema_decay=0.999, augment="color,translation",
+    options={"reconstruction_loss": "lpips"},
+    notes="PopYou gives neither resolution nor iterations: upstream defaults (1024 px, batch 8, 50k iterations, "
+          "Adam 2e-4 (0.5, 0.999), EMA 0.999, DiffAugment color+translation, LPIPS reconstruction).",
+))
+
+register(GANPreset(
+    name="toyhollywood_fastgan",
+    source="ToyHollyWood: lucidrains lightweight-gan (a FastGAN re-implementation)",
+    model=FastGANConfig(resolution=128, latent_dim=256, ngf=64, ndf=64),
+    batch_size=4, steps=150_000, lr=2e-4, betas=(0.5, 0.9), ema_decay=0.995, augment="translation,cutout",
+    options={"reconstruction_loss": "mse"}, fid_samples=12_800,
+    notes="128 px, latent 256, batch 4, lr 2e-4, hinge, translation+cutout, FID on 12,800 EMA images with "
+          "pytorch-fid: as reported. Unstated, so lightweight-gan's defaults: 150k steps, Adam betas "
+          "(0.5, 0.9), EMA 0.995, MSE reconstruction. Our FastGAN network replaces lightweight-gan's.",
+))
+
+register(GANPreset(
+    name="toyhollywood_stylegan2",
+    source="ToyHollyWood: lucidrains stylegan2-pytorch",
+    # lucidrains' widths: capacity * 2 * (size / res), at most 512 -> channel_base = 16 * 2 * 128.
+    model=StyleGAN2Config(resolution=128, style_dim=512, n_mlp=8, channel_base=16 * 2 * 128, channel_max=512),
+    batch_size=5, steps=150_000, lr=2e-4, betas=(0.5, 0.9), ema_decay=0.99,
+    options={"d_lr_mult": 2.0, "mixing_prob": 0.9, "r1_gamma": 10.0, "d_reg_every": 4, "pl_weight": 0.0},
+    fid_samples=12_800, truncation_psi=0.6,
+    notes="128 px, capacity 16, lr 2e-4, TTUR x2 (discriminator lr 4e-4), mixing 0.9, psi 0.6: as reported. "
+          "Unstated, so stylegan2-pytorch's defaults: batch 5, 150k steps, Adam (0.5, 0.9), gradient penalty "
+          "every 4 steps, EMA 0.99; path-length regularisation off (lucidrains applies it only late). "
+          "Our rosinality-layout network replaces lucidrains'.",
+))
+
+register(GANPreset(
+    name="rosinality_stylegan2",
+    source="StyleGAN2 paper / rosinality train.py defaults (the FFHQ checkpoints of e4e, pSp, StyleCLIP)",
+    model=StyleGAN2Config(resolution=256, style_dim=512, n_mlp=8, channel_multiplier=2),
+    batch_size=16, steps=800_000, lr=2e-3, betas=(0.0, 0.99), ema_decay=0.5 ** (32 / (10 * 1000)),
+    options={"d_lr_mult": 1.0, "mixing_prob": 0.9, "r1_gamma": 10.0, "d_reg_every": 16, "pl_weight": 2.0,
+             "g_reg_every": 4, "pl_batch_shrink": 2},
+    notes="Lazy regularisation (R1 every 16, path length every 4, learning rates and betas rescaled by "
+          "k/(k+1)), as in the paper and rosinality's train.py.",
+))
+
+register(GANPreset(
+    name="comics_dcgan",
+    source="Comics: DCGAN baseline (PyTorch notebook v2; the TF notebook used latent 128)",
+    model=DCGANConfig(resolution=64, latent_dim=100, base_channels=64),
+    batch_size=128, steps=100, lr=2e-4, betas=(0.5, 0.999),
+    notes="6 images at 64 px, BCE, Adam 2e-4 (0.5, 0.999), batch 128, 100 epochs. With 6 images one epoch "
+          "is one batch, so 100 epochs = 100 steps; our step-indexed sampler fills a batch of 128 by cycling "
+          "the 6 images (the notebook's batches held just the 6).",
+))
+
+register(GANPreset(
+    name="comics_dcgan_diffaugment",
+    source="Comics DCGAN + DiffAugment (our improvement, not in the source)",
+    model=DCGANConfig(resolution=64, latent_dim=100, base_channels=64),
+    batch_size=128, steps=100, lr=2e-4, betas=(0.5, 0.999), augment="color,translation,cutout",
+    notes="The Comics baseline with DiffAugment on every discriminator input (Zhao et al. 2020): the "
+          "few-shot fix the source did not try.",
+))

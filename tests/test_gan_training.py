@@ -1,0 +1,128 @@
+"""The three GAN tasks in the shared loop: a step trains without NaN, resume is exact, presets build."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from toonlab.gan import presets
+from toonlab.train import Trainer
+from toonlab.train.gan_tasks import FastGANTask, build_task, train_config
+
+TINY_MODELS = {
+    "comics_dcgan": dict(resolution=32, latent_dim=16, base_channels=8),
+    "toyhollywood_fastgan": dict(resolution=64, latent_dim=16, ngf=8, ndf=8),
+    "toyhollywood_stylegan2": dict(resolution=32, style_dim=16, n_mlp=2, channel_base=512, channel_max=16),
+    "rosinality_stylegan2": dict(resolution=32, style_dim=16, n_mlp=2, channel_base=512, channel_max=16,
+                                 channel_multiplier=2),
+}
+
+
+def tiny_preset(name: str, **changes) -> presets.GANPreset:
+    preset = presets.get(name).replace(**{"model": TINY_MODELS[name], "batch_size": 4, "steps": 2, **changes})
+    if preset.kind == "stylegan2":  # regularise on the first steps so the test covers R1 and path length
+        preset = preset.replace(options={"d_reg_every": 2, "g_reg_every": 2, "pl_weight": 2.0})
+    return preset
+
+
+def dataset(resolution: int, n: int = 8) -> TensorDataset:
+    generator = torch.Generator().manual_seed(0)
+    return TensorDataset(torch.rand(n, 3, resolution, resolution, generator=generator), torch.zeros(n))
+
+
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
+def test_training_steps_change_weights_and_stay_finite(name, tmp_path):
+    torch.manual_seed(0)
+    preset = tiny_preset(name)
+    task = build_task(preset)
+    before = {k: {n: p.detach().clone() for n, p in m.named_parameters()} for k, m in task.models.items()}
+    trainer = Trainer(task, dataset(preset.model.resolution), train_config(preset, log_every=1, checkpoint_every=2,
+                                                                           progress=False), tmp_path)
+    result = trainer.fit()
+    for name_, (steps, values) in result.history.series.items():
+        assert all(math.isfinite(v) for v in values), name_
+    for key, model in task.models.items():
+        params = dict(trainer.unwrap(key).named_parameters())
+        assert all(torch.isfinite(p).all() for p in params.values())
+        changed = [n for n, p in params.items() if not torch.equal(p, before[key][n])]
+        assert len(changed) > len(params) // 2, f"{key}: only {len(changed)}/{len(params)} parameters moved"
+    if preset.kind == "stylegan2":
+        assert {"r1", "path_length"} <= set(result.history.series)
+        assert trainer.task.mean_path_length > 0
+    if preset.ema_decay:
+        ema, live = trainer.model("G"), trainer.unwrap("G")
+        assert any(not torch.equal(a, b) for a, b in zip(ema.parameters(), live.parameters()))
+
+
+@pytest.mark.parametrize("name", ["toyhollywood_fastgan", "rosinality_stylegan2"])
+def test_gan_resume_is_bit_identical(name, tmp_path):
+    """BatchNorm, spectral norm, noise injection, lazy regularisers and the path-length mean all resume."""
+
+    class CrashAt:
+        every, at_start = 1, False
+
+        def __call__(self, trainer, step):
+            if step == 3:
+                raise KeyboardInterrupt
+
+    def run(folder, callbacks=()):
+        torch.manual_seed(0)
+        preset = tiny_preset(name, steps=4)
+        trainer = Trainer(build_task(preset), dataset(preset.model.resolution),
+                          train_config(preset, log_every=1, checkpoint_every=2, progress=False), folder,
+                          callbacks=callbacks)
+        return trainer, trainer.fit()
+
+    straight, straight_result = run(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", callbacks=[CrashAt()])
+    resumed, resumed_result = run(tmp_path / "b")
+    assert resumed_result.resumed_from == 2
+    assert resumed_result.history.series == straight_result.history.series
+    for key in ("G", "D"):
+        for a, b in zip(straight.unwrap(key).state_dict().values(), resumed.unwrap(key).state_dict().values()):
+            assert torch.equal(a, b)
+
+
+def test_presets_cover_the_sources_and_build():
+    assert {"popyou_fastgan", "toyhollywood_fastgan", "toyhollywood_stylegan2", "comics_dcgan",
+            "comics_dcgan_diffaugment"} <= set(presets.PRESETS)
+    thw = presets.get("toyhollywood_fastgan")
+    assert (thw.model.resolution, thw.model.latent_dim, thw.batch_size, thw.lr) == (128, 256, 4, 2e-4)
+    assert thw.augment == "translation,cutout" and thw.fid_samples == 12_800
+    sg2 = presets.get("toyhollywood_stylegan2")
+    assert sg2.options["d_lr_mult"] == 2 and sg2.options["mixing_prob"] == 0.9 and sg2.truncation_psi == 0.6
+    assert sg2.model.width(128) == 32 and sg2.model.width(4) == 512  # lucidrains capacity 16 at 128 px
+    comics = presets.get("comics_dcgan")
+    assert (comics.model.latent_dim, comics.lr, comics.betas) == (100, 2e-4, (0.5, 0.999))
+    with pytest.raises(KeyError, match="known presets"):
+        presets.get("biggan")
+
+
+def test_stylegan2_lazy_regularisation_rescales_adam():
+    preset = tiny_preset("rosinality_stylegan2").replace(options={"d_reg_every": 16, "g_reg_every": 4})
+    task = build_task(preset)
+    g_group, d_group = task.optimizers["G"].param_groups[0], task.optimizers["D"].param_groups[0]
+    assert g_group["lr"] == pytest.approx(2e-3 * 4 / 5) and d_group["lr"] == pytest.approx(2e-3 * 16 / 17)
+    assert d_group["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+
+
+def test_lpips_reconstruction_without_weights_fails_at_once(tmp_path, monkeypatch):
+    from toonlab.zoo import WeightsMissingError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
+    task = FastGANTask(presets.get("toyhollywood_fastgan").replace(model=TINY_MODELS["toyhollywood_fastgan"]).model,
+                       reconstruction_loss="lpips")
+    trainer = Trainer(task, dataset(64), train_config(tiny_preset("toyhollywood_fastgan"), progress=False), tmp_path)
+    with pytest.raises(WeightsMissingError, match="reconstruction_loss='mse'"):
+        trainer.fit()
+
+
+def test_bad_batches_are_named():
+    from toonlab.train.gan_tasks import images_from
+
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        images_from(torch.rand(3, 8, 8))
