@@ -1,0 +1,20 @@
+"""The evaluation suite every chapter uses, so numbers across chapters are comparable.
+
+One concept per module; models are passed in (dependency injection), so tests use tiny ones:
+
+- :mod:`~toonlab.metrics.fid` — FID / KID (and FD-toon, random-feature FD) with cached reference statistics
+- :mod:`~toonlab.metrics.extractors` — which network made the features, and what its distance may be called
+- :mod:`~toonlab.metrics.clip_score` — CLIP-T / CLIP-I with open_clip; the PopYou name-list protocol
+- :mod:`~toonlab.metrics.dreambooth` — CLIP-I, CLIP-T and DINO as in the DreamBooth paper
+- :mod:`~toonlab.metrics.perceptual` — LPIPS, DISTS, SSIM, MS-SSIM, PSNR through piq
+- :mod:`~toonlab.metrics.clustering` — Hungarian accuracy, NMI, ARI, purity
+- :mod:`~toonlab.metrics.cost` — images/s, latency, peak memory, parameter counts
+- :mod:`~toonlab.metrics.toon_features` — the book's small offline classifier: FD-toon, attribute accuracy
+- :mod:`~toonlab.metrics.checks` — the input checks behind every metric (:class:`MetricInputError`)
+
+Importing this package imports nothing heavy; import the submodule you need.
+"""
+
+from toonlab.metrics.checks import MetricInputError
+
+__all__ = ["MetricInputError"]
