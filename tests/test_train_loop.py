@@ -248,6 +248,35 @@ def test_export_writes_the_ema_generator(tmp_path):
         assert torch.equal(state[key], value)
 
 
+def test_sample_grids_and_metrics_over_training(tmp_path, uninterrupted):
+    from toonlab.train import Metrics, SampleGrid, read_grids
+
+    def sample(trainer):
+        G = trainer.model("G")
+        z = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+        return torch.sigmoid(G(z)).view(4, 3, 2, 2)
+
+    grids = SampleGrid(sample, every=4)
+    metrics = Metrics(lambda trainer, step: {"mean_weight": trainer.unwrap("D")[0].weight.mean()}, every=6)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, callbacks=[grids, metrics, CrashAt(10)])
+    trainer, result = run(tmp_path, callbacks=[grids, metrics])
+    saved = read_grids(tmp_path / "samples")
+    assert [step for step, _ in saved] == [0, 4, 8, 12]  # step 8 written twice (before and after resume), once on disk
+    assert saved[0][1].size == (2 * 2 + 2 * 3, 2 * 2 + 2 * 3)  # 2x2 grid of 2x2 images with 2 px padding
+    assert result.history.series["mean_weight"][0] == [6, 12]
+    series = {k: v for k, v in result.history.series.items() if k != "mean_weight"}
+    assert_same_run(series, final_weights(trainer), uninterrupted)
+
+
+def test_mixed_precision_can_change_between_runs_in_one_process(tmp_path):
+    trainer, result = run(tmp_path / "bf16", mixed_precision="bf16", steps=4)
+    assert trainer.accelerator.mixed_precision == "bf16"
+    assert all(np.isfinite(result.history.series["loss_d"][1]))
+    trainer, _ = run(tmp_path / "fp32", steps=2)  # and back: accelerate's state is re-initialised
+    assert trainer.accelerator.mixed_precision == "no"
+
+
 if __name__ == "__main__":  # the fault-injection child: train, SIGKILL itself at step argv[2]
     torch.set_num_threads(1)
     run(Path(sys.argv[1]), callbacks=[CrashAt(int(sys.argv[2]), kill=True)])

@@ -60,6 +60,10 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(init_dcgan_weights)
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) -> (B, channels, resolution, resolution) in [-1, 1]."""
         return self.net(z.view(z.shape[0], -1, 1, 1))

@@ -135,6 +135,10 @@ class FastGANGenerator(nn.Module):
         self.to_small = conv(width[config.small_resolution], config.channels, 1, 1, 0)
         self.apply(init_fastgan_weights)
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, latent_dim) -> (image at ``resolution``, image at ``small_resolution``), both in [-1, 1]."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:

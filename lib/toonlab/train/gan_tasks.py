@@ -8,20 +8,21 @@ data layer and are mapped to [-1, 1] here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from toonlab.gan import losses
+from toonlab.gan import generate, losses
 from toonlab.gan.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from toonlab.gan.fastgan import FastGANConfig, FastGANDiscriminator, FastGANGenerator, reconstruction_targets
 from toonlab.gan.perceptual import build_reconstruction_loss
 from toonlab.gan.presets import GANPreset
+from toonlab.gan.sampling import sample_latents
 from toonlab.gan.stylegan2 import MixingNoise, StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator
 from toonlab.train.diffaugment import DiffAugment
-from toonlab.train.loop import Task, TrainConfig
+from toonlab.train.loop import Task, Trainer, TrainConfig
 
 
 def images_from(batch: Any) -> torch.Tensor:
@@ -211,3 +212,22 @@ def train_config(preset: GANPreset, **overrides: Any) -> TrainConfig:
                                     ema={"G": preset.ema_decay} if preset.ema_decay else {})
     settings.update(overrides)
     return TrainConfig(**settings)
+
+
+def gan_sampler(n: int, seed: int, psi: float = 1.0, model: str = "G") -> Callable[[Trainer], torch.Tensor]:
+    """For :class:`~toonlab.train.callbacks.SampleGrid`: ``n`` images in [0, 1] from fixed latents (the
+    EMA generator when there is one), generated in eval mode."""
+
+    def sample(trainer: Trainer) -> torch.Tensor:
+        G = trainer.model(model)
+        z = sample_latents(n, G.latent_dim, seed, device=next(G.parameters()).device)
+        was_training = G.training
+        G.eval()
+        try:
+            w_avg = G.mean_latent(4096, seed=seed) if psi < 1 and isinstance(G, StyleGAN2Generator) else None
+            images = generate(G, z, psi=psi, w_avg=w_avg)
+        finally:
+            G.train(was_training)
+        return (images.float() + 1) / 2
+
+    return sample

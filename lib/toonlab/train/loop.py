@@ -297,11 +297,20 @@ class Trainer:
 def _make_accelerator(mixed_precision: str) -> Accelerator:
     try:
         return Accelerator(mixed_precision=mixed_precision)
-    except ValueError as error:  # accelerate's process-wide state was created with other settings
-        raise RuntimeError(
-            f"cannot create an Accelerator with mixed_precision={mixed_precision!r} in this process: {error}. "
-            "Use the same mixed_precision for every training run in one process (or pass accelerator=...)"
-        ) from error
+    except ValueError as error:  # accelerate's process-wide state was created with another precision
+        from accelerate.state import AcceleratorState, PartialState
+
+        if PartialState().num_processes > 1:
+            raise RuntimeError(
+                f"cannot switch to mixed_precision={mixed_precision!r} inside a distributed run ({error}); "
+                "use one precision per `accelerate launch`"
+            ) from error
+        # accelerate keeps one precision per process. In a single process (a notebook training several
+        # models, the test suite) re-initialising it is safe for the new run; earlier Accelerators must
+        # not be used for training afterwards.
+        log.warning("re-initialising accelerate's state for mixed_precision=%r", mixed_precision)
+        AcceleratorState._reset_state()
+        return Accelerator(mixed_precision=mixed_precision)
 
 
 def asdict(config: TrainConfig) -> dict[str, Any]:
