@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import io
+import random
 import threading
 import time
 from collections import Counter
@@ -46,6 +47,7 @@ FAULTS = (
     "hostile_name",  # an image whose decoded file name is ../../etc/x.jpg
     "hostile_label",  # a category called ../../etc
 )
+FAULT_CATEGORY = "Clearance"
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n"
 
 
@@ -148,6 +150,8 @@ class FixtureShop:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.labels: list[str] = sorted({p.label for p in products})
+        if self.faults - {"server_error_transient", "hostile_label"}:
+            self.labels.append(FAULT_CATEGORY)
         if "hostile_label" in self.faults:
             self.labels.append("../../etc")
         self.products = list(products)
@@ -176,7 +180,7 @@ class FixtureShop:
                 accepted.append(url)
             by_label[product.label].append((pid, product, urls))
 
-        first_label = self.labels[0]
+        first_label = FAULT_CATEGORY  # the fault products are sold in their own category
         next_id = len(self.products) + 1
         sample = self.products[0].images[0]
 
@@ -224,7 +228,7 @@ class FixtureShop:
         if "duplicate" in faults:
             url = "/image/catalog/copies/same-bytes.jpg"
             self.routes[url] = _Route(body=sample, content_type=_content_type(sample))
-            extra(self.labels[-1], "duplicate product", [url])
+            extra(FAULT_CATEGORY, "duplicate product", [url])
             duplicates[url] = self._image_url(1, 0, sample)
         if "near_duplicate" in faults:
             url = "/image/catalog/copies/brighter.jpg"
@@ -233,7 +237,7 @@ class FixtureShop:
             buffer = io.BytesIO()
             brighter.save(buffer, format="JPEG", quality=80)
             self.routes[url] = _Route(body=buffer.getvalue(), content_type="image/jpeg")
-            extra(self.labels[-1], "near duplicate product", [url])
+            extra(FAULT_CATEGORY, "near duplicate product", [url])
             accepted.append(url)
             self.expected["near_duplicate_of"] = {url: self._image_url(1, 0, sample)}
         if "redirect" in faults:
@@ -434,6 +438,20 @@ def _canonical(path: str) -> str:
     query = parse_qs(parts.query, keep_blank_values=True)
     ordered = "&".join(f"{k}={v[0]}" for k, v in sorted(query.items(), key=lambda kv: _QUERY_ORDER.get(kv[0], 9)))
     return f"{parts.path}?{ordered}"
+
+
+def emoji_products(limit: int | None = None, seed: int = 0) -> list[Product]:
+    """The ``emoji`` source as shop products: one Twemoji PNG each, the emoji category as the toy class."""
+    from toonlab.data.registry import get_spec
+    from toonlab.data.sources.base import read_checked
+    from toonlab.data.sources.emoji import EmojiSource, twemoji_assets
+
+    assets = twemoji_assets()
+    entries = EmojiSource(get_spec("emoji"))._entries()
+    if limit is not None and limit < len(entries):
+        entries = [entries[i] for i in sorted(random.Random(seed).sample(range(len(entries)), limit))]
+    return [Product(entry.attributes["name"], entry.label, [read_checked(assets / entry.path, entry.sha256, entry.path)])
+            for entry in entries]
 
 
 def fixture_site_config(base_url: str, **politeness: Any) -> dict[str, Any]:

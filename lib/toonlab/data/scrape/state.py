@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,8 @@ class CrawlState:
     # --- persistence -----------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        payload = {k: v for k, v in asdict(self).items()}
+        # Plain fields, no dataclasses.asdict: its deep copy of every record dominated checkpoint time.
+        payload = {f.name: getattr(self, f.name) for f in fields(self)}
         atomic.write_text(path, json.dumps(payload, separators=(",", ":")))
 
     @classmethod

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import imagehash
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from toonlab.data.images import to_rgb_on_white
 from toonlab.data.manifest import sha256_bytes
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must fail, not decode with grey padding
@@ -49,7 +50,8 @@ def inspect_image(data: bytes, content_type: str, formats: tuple[str, ...], max_
             # verify() leaves the file unusable; a full decode catches truncation that verify misses.
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
-                phash = str(imagehash.phash(image.convert("RGB")))
+                # Hashed as the loaders see it: transparency over white (also avoids Pillow's palette warning).
+                phash = str(imagehash.phash(to_rgb_on_white(image)))
     except RejectedImage:
         raise
     except UnidentifiedImageError as error:

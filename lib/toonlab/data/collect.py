@@ -1,0 +1,102 @@
+"""The data chapter's steps, each one call: crawl the fixture shop, list the images of a source, tabulate.
+
+Statistics describe files as they are: a crawl's downloads, a Kaggle or comic folder's originals. The
+``ci`` sets that only exist as renderings (avatars) are described as the book uses them, materialized
+at one resolution.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from toonlab.data.registry import get_spec, load_registry
+from toonlab.data.scrape import CrawlSummary, SiteConfig, crawl, read_crawl_manifest
+from toonlab.data.shop import FixtureShop, Product, fixture_site_config
+from toonlab.data.sources import make_source
+from toonlab.data.sources.folder import image_files
+
+
+def registry_table() -> pd.DataFrame:
+    rows = [{"source": name, "profile": spec.profile, "kind": spec.kind, "license": spec.license,
+             "origin": spec.origin} for name, spec in load_registry().items()]
+    return pd.DataFrame(rows)
+
+
+def crawl_fixture_shop(out: Path, products: list[Product], *, faults: bool = True, timeout: float = 2.0,
+                       concurrency: int = 2, per_page: int = 12, fresh: bool = True,
+                       progress: bool = True) -> CrawlSummary:
+    """Serve ``products`` from a local fixture shop and crawl it with the real scraper into ``out``."""
+    if fresh and out.exists():
+        shutil.rmtree(out)  # the shop's port changes per run, so an old crawl state cannot be resumed
+    with FixtureShop(products, per_page=per_page, faults=faults, slow_seconds=2.5 * timeout) as shop:
+        config = fixture_site_config(shop.base_url, delay=0.0, timeout=timeout, concurrency=concurrency,
+                                     retries=3, backoff=0.05, max_bytes=2 * 2**20, checkpoint_seconds=5.0)
+        return crawl(config, out, progress=progress)
+
+
+def crawl_real_site(site_yaml: str | Path, out: Path, max_products: int | None = None,
+                    progress: bool = True) -> CrawlSummary:
+    """Crawl a real shop politely (resumable: run again with the same ``out`` to continue)."""
+    overrides = {"max_products": max_products} if max_products else {}
+    return crawl(SiteConfig.from_yaml(site_yaml, **overrides), out, progress=progress)
+
+
+def crawled_images(out: Path) -> tuple[list[Path], list[str]]:
+    rows = read_crawl_manifest(out)
+    return [Path(out) / row["path"] for row in rows], [row["label"] for row in rows]
+
+
+def source_files(name: str) -> tuple[list[Path], list[str]]:
+    """The original files of a folder or Kaggle source (obtaining them first; fails fast with instructions)."""
+    source = make_source(get_spec(name))
+    root = source.resolve()
+    paths = image_files(root)
+    labels = ["unlabelled" if p.parent == root else p.parent.name for p in paths]
+    return paths, labels
+
+
+def rendered_images(name: str, resolution: int, limit: int | None = None, seed: int = 0,
+                    label: str | None = None) -> tuple[list[Path], list[str], list[dict]]:
+    """A registered source as the book uses it: rendered PNGs, labels and attributes."""
+    from toonlab.data.dataset import load_images
+
+    dataset = load_images(name, resolution, limit, seed, label=label, preload=False, progress=False)
+    return dataset.paths, [dataset.classes[i] for i in dataset.labels], dataset.attributes
+
+
+def crawl_table(summary: CrawlSummary) -> pd.DataFrame:
+    """What the crawl did (no timings: the table must be identical between runs)."""
+    rows = [("pages fetched", summary.pages), ("images saved", summary.images), ("classes", len(summary.classes)),
+            ("exact duplicates skipped", summary.duplicates), ("near-duplicate pairs", summary.near_duplicates),
+            ("retries", summary.retries)]
+    rows += [(f"failed: {cause}", n) for cause, n in sorted(summary.failures.items())]
+    return pd.DataFrame(rows, columns=["crawl", "count"])
+
+
+def failure_table(out: Path) -> pd.DataFrame:
+    """Failures by cause, with one example URL path each."""
+    import csv
+    from urllib.parse import urlsplit
+
+    with open(Path(out) / "failures.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    counts = Counter(row["cause"] for row in rows)
+    examples = {}
+    for row in rows:
+        parts = urlsplit(row["url"])
+        examples.setdefault(row["cause"], parts.path + (f"?{parts.query}" if parts.query else ""))
+    return pd.DataFrame([{"cause": c, "count": n, "example": examples[c]} for c, n in sorted(counts.items())])
+
+
+def attribute_table(attributes: list[dict], names: tuple[str, ...] = ("glasses", "hair", "mouth", "skin", "clothing")) -> pd.DataFrame:
+    """How often each value of each attribute occurs (avatars)."""
+    rows = []
+    for name in names:
+        counts = Counter(str(a.get(name)) for a in attributes)
+        for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            rows.append({"attribute": name, "value": value, "images": n, "share": n / len(attributes)})
+    return pd.DataFrame(rows)
