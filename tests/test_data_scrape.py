@@ -122,6 +122,21 @@ def test_a_finished_crawl_is_not_redone(fault_crawl):
     assert summary.resumed and len(shop.requests) == before
 
 
+def test_two_crawls_cannot_share_an_output_folder(tmp_path):
+    from toonlab.data.scrape.crawler import Crawler
+
+    with FixtureShop(toy_products(1, 1), faults=False) as shop:
+        config = SiteConfig.from_dict(fixture_site_config(shop.base_url, **FAST))
+        first = Crawler(config, tmp_path, progress=False)
+        first._lock()
+        try:
+            with pytest.raises(RuntimeError, match="another crawl is running"):
+                Crawler(config, tmp_path, progress=False).run()
+        finally:
+            first._unlock()
+        assert Crawler(config, tmp_path, progress=False).run().images == 1
+
+
 def test_delay_spaces_requests_to_one_host(tmp_path):
     with FixtureShop(toy_products(1, 4), faults=False) as shop:
         crawl(fixture_site_config(shop.base_url, **{**FAST, "delay": 0.08, "concurrency": 2}), tmp_path, progress=False)
@@ -235,6 +250,8 @@ def _check_complete(out: Path, reference: list) -> None:
     assert _comparable(out) == reference
     rows = read_crawl_manifest(out)
     on_disk = {p.relative_to(out).as_posix() for p in _files(out / "images")}
+    assert {p.name for p in out.iterdir() if p.is_file()} <= {"crawl.lock", "state.json", "manifest.csv", "failures.csv",
+                                                              "duplicates.csv", "near_duplicates.csv", "summary.json"}
     assert on_disk == {r["path"] for r in rows}  # nothing lost, nothing extra
     assert len({r["sha256"] for r in rows}) == len(rows)  # nothing duplicated
     assert not [p for p in _files(out) if p.name.endswith(".tmp")]

@@ -114,7 +114,7 @@ def materialize(
 
     entries: list[ManifestEntry] = []
     problems: list[Problem] = []
-    for item in tqdm(items, desc=f"{name} @ {resolution}px", disable=not progress, leave=False):
+    for item in tqdm(items, desc=f"{name} @ {resolution}px", disable=not progress, leave=False, mininterval=5.0):
         target = folder / f"{item.key}.png"
         try:
             item_label = _relabel(item, label)

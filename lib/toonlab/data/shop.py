@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import numpy as np
 from PIL import Image, ImageDraw
 
+from toonlab.data.images import to_rgb_on_white
+
 FAULTS = (
     "server_error_transient",  # a category page fails twice with 500, then works (retry must recover)
     "server_error_permanent",  # a product page always answers 500 (give up, record http_500)
@@ -232,7 +234,7 @@ class FixtureShop:
             duplicates[url] = self._image_url(1, 0, sample)
         if "near_duplicate" in faults:
             url = "/image/catalog/copies/brighter.jpg"
-            picture = Image.open(io.BytesIO(sample)).convert("RGB")
+            picture = to_rgb_on_white(Image.open(io.BytesIO(sample)))
             brighter = Image.eval(picture, lambda v: min(255, v + 6))
             buffer = io.BytesIO()
             brighter.save(buffer, format="JPEG", quality=80)

@@ -113,7 +113,7 @@ def describe(paths: Sequence[str | Path], labels: Sequence[str], *, workers: int
 
     def consume(results) -> None:
         for index, row, hist, sample, error in tqdm(results, total=len(jobs), desc="image statistics",
-                                                    disable=not progress, leave=False):
+                                                    disable=not progress, leave=False, mininterval=5.0):
             if row is None:
                 unreadable.append((jobs[index].path, error))
                 continue

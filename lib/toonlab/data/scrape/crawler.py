@@ -20,6 +20,11 @@ from typing import Any
 from urllib.parse import parse_qs, urldefrag, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory lock, one crawl per folder is then up to the user
+    fcntl = None
 from tqdm.auto import tqdm
 
 from toonlab import atomic
@@ -86,8 +91,28 @@ class Crawler:
 
     # --- state -----------------------------------------------------------------------------------
 
+    def _lock(self) -> None:
+        """One crawler per output folder; the kernel drops the lock when the process dies, even by SIGKILL."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock_handle = open(self.out / "crawl.lock", "w")  # noqa: SIM115 - held for the crawl's lifetime
+        if fcntl is not None:
+            try:
+                fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock_handle.close()
+                raise RuntimeError(f"another crawl is running in {self.out}; wait for it or use another folder") from None
+
+    def _unlock(self) -> None:
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None:
+            handle.close()
+            self._lock_handle = None
+
     def _open_state(self) -> tuple[CrawlState, bool]:
         digest = config_digest(self.config)
+        # Temporary files of atomic writes interrupted by a kill: never complete, never referenced.
+        for stale in [*self.out.glob(".*.tmp"), *(self.images_dir.rglob(".*.tmp") if self.images_dir.is_dir() else [])]:
+            stale.unlink(missing_ok=True)
         if self.state_path.is_file():
             state = CrawlState.load(self.state_path)
             if state.config_digest != digest:
@@ -219,13 +244,20 @@ class Crawler:
     # --- the loop --------------------------------------------------------------------------------
 
     def run(self) -> CrawlSummary:
+        self._lock()
+        try:
+            return self._run()
+        finally:
+            self._unlock()
+
+    def _run(self) -> CrawlSummary:
         started = time.monotonic()
         state, resumed = self._open_state()
         if state.done:
             return self._summary(state, resumed, time.monotonic() - started)
         politeness = self.config.politeness
         last_save, handled = time.monotonic(), 0
-        bar = tqdm(desc=f"crawl {self.config.name}", unit="url", disable=not self.progress,
+        bar = tqdm(desc=f"crawl {self.config.name}", unit="url", disable=not self.progress, mininterval=5.0,
                    total=len(state.seen), initial=len(state.seen) - state.pending())
         with ThreadPoolExecutor(max_workers=politeness.concurrency, thread_name_prefix="scrape") as pool:
             while state.pending():
