@@ -1,0 +1,177 @@
+"""Chapter 02's steps, one call each from the notebook: features, VAE training, tables, costs.
+
+Composes :mod:`toonlab.features` (extractors, VAE training on the shared loop), :mod:`toonlab.cluster`
+(the benchmark) and :mod:`toonlab.metrics` (scores, costs) — no model or training code of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from toonlab.cluster import algorithms, beyond
+from toonlab.metrics.clustering import TABLE_METRIC
+from toonlab.paths import cache_dir
+from toonlab.results import Reported, compare
+
+CHAPTER = "02_clustering"
+SOURCE = "ToyHollyWood"
+# ToyHollyWood README, "cluster accuracy" (METHODS.md); protocol (Hungarian or majority vote) unknown.
+SOURCE_ACCURACY: dict[str, dict[str, float]] = {
+    "kmeans": {"CLIP": 0.239, "VAE-DISTS": 0.247, "VAE": 0.249},
+    "agglomerative": {"CLIP": 0.300, "VAE-DISTS": 0.243, "VAE": 0.282},
+    "birch": {"CLIP": 0.316, "VAE-DISTS": 0.269, "VAE": 0.291},
+    "spectral": {"CLIP": 0.251, "VAE-DISTS": 0.251, "VAE": 0.246},
+    "gmm": {"CLIP": 0.250, "VAE-DISTS": 0.225, "VAE": 0.217},
+}
+CLIP_NAMES = {"clip": "CLIP", "clip_b32": "CLIP-B32"}  # zoo role -> feature-set name in tables
+
+
+@dataclass(frozen=True)
+class VAERecipe:
+    """How the chapter trains its VAEs (the source's: 80 px, widths 64..512, latent 256, Adam 1e-4)."""
+
+    image_size: int = 80
+    base_width: int = 64  # ResNet-18's first stage width; stages double it
+    latent_dim: int = 256
+    steps: int = 6000
+    batch_size: int = 128
+    lr: float = 1e-4
+    kl_coeff: float = 0.1
+    dists_weight: float = 1.0
+    mixed_precision: str = "no"
+    checkpoint_every: int = 500
+
+    def vae_config(self):
+        from toonlab.features.vae import VAEConfig
+
+        widths = tuple(self.base_width * 2**i for i in range(4))
+        return VAEConfig(image_size=self.image_size, widths=widths, latent_dim=self.latent_dim,
+                         kl_coeff=self.kl_coeff)
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def clip_features(dataset: Any, roles: Sequence[str], profile: str, seed: int = 0,
+                  batch_size: int = 64) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """CLIP image embeddings per zoo role (cached); returns (features by name, extractors by name)."""
+    from toonlab.features import extract
+    from toonlab.features.clip import clip_extractor
+
+    features, extractors = {}, {}
+    for role in roles:
+        if role not in CLIP_NAMES:
+            raise ValueError(f"unknown CLIP role {role!r}; choose from {list(CLIP_NAMES)}")
+        extractor = clip_extractor(role, profile, device=device(), seed=seed)
+        features[CLIP_NAMES[role]] = extract(extractor, dataset, batch_size=batch_size)
+        extractors[CLIP_NAMES[role]] = extractor
+    return features, extractors
+
+
+def _run_dir(profile: str, name: str, recipe: VAERecipe, dataset: Any, seed: int, dists_id: str) -> Any:
+    from toonlab.features import dataset_digest
+
+    key = json.dumps({"recipe": asdict(recipe), "data": dataset_digest(dataset), "seed": seed, "dists": dists_id},
+                     sort_keys=True)
+    return cache_dir("runs", CHAPTER, profile, f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}")
+
+
+def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, with_dists: bool, seed: int = 0,
+                       progress: bool = True) -> dict[str, Any]:
+    """Train (or resume / reload) the VAE or VAE-DISTS and extract its features.
+
+    Checkpoints live in ``<cache>/runs/02_clustering/<profile>/<name>-<key>/``, keyed by the recipe, the
+    data and the seed, so a changed setting starts a new run and a killed one resumes.
+    Returns name, features, history, the model, seconds spent training in this call and the run folder.
+    """
+    from toonlab.features import extract
+    from toonlab.features.vae import VAEExtractor
+    from toonlab.features.vae_task import train_vae
+    from toonlab.metrics.perceptual import build_dists, is_smoke
+    from toonlab.train import TrainConfig
+
+    name = "VAE-DISTS" if with_dists else "VAE"
+    dists = build_dists(profile, device=device(), seed=seed) if with_dists else None
+    dists_id = getattr(dists, "toonlab_weights", "") if dists is not None else ""
+    out_dir = _run_dir(profile, name, recipe, dataset, seed, dists_id)
+    log_every = min(10, recipe.steps, recipe.checkpoint_every)
+    checkpoint_every = max(log_every, recipe.checkpoint_every // log_every * log_every)
+    train_config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, seed=seed,
+                               mixed_precision=recipe.mixed_precision, checkpoint_every=checkpoint_every,
+                               log_every=log_every, progress=progress)
+    start = time.perf_counter()
+    model, result = train_vae(dataset, out_dir, train_config, recipe.vae_config(), lr=recipe.lr, dists=dists,
+                              dists_weight=recipe.dists_weight)
+    seconds = time.perf_counter() - start
+    weights = f"{name} trained here ({result.step} steps, seed {seed})"
+    if dists is not None and is_smoke(dists):
+        weights += ", DISTS with random VGG16 (smoke)"
+    extractor = VAEExtractor(model, weights, device=device())
+    features = extract(extractor, dataset, batch_size=256)
+    return {"name": name, "features": features, "history": result.history, "model": model, "extractor": extractor,
+            "train_seconds": seconds, "resumed_from": result.resumed_from, "out_dir": out_dir}
+
+
+def faithful_table(summary: pd.DataFrame, label: str, reference_record: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """ToyHollyWood's 15 cells (source number beside our mean ± std Hungarian accuracy)."""
+    rows = []
+    means = summary.set_index(["extractor", "method"])
+    for method, by_extractor in SOURCE_ACCURACY.items():
+        for extractor, value in by_extractor.items():
+            ours = None
+            if (extractor, method) in means.index:
+                cell = means.loc[(extractor, method)]
+                ours = f"{cell[f'{TABLE_METRIC}_mean']:.3f} ± {cell[f'{TABLE_METRIC}_std']:.3f}"
+            rows.append({"metric": f"{extractor} + {algorithms.DISPLAY_NAMES[method]}",
+                         "reported": Reported(SOURCE, value, "cluster accuracy; protocol unpublished"),
+                         "ours": ours, "reference_key": metric_key(extractor, method)})
+    return compare(rows, label, reference_record)
+
+
+def metric_key(extractor: str, method: str, metric: str = TABLE_METRIC) -> str:
+    return f"{metric}/{extractor}/{method}"
+
+
+def record_metrics(run: Any, summary: pd.DataFrame, metrics: Sequence[str] = ("hungarian_accuracy", "nmi", "ari", "purity")) -> None:
+    """Every cell's mean and std into ``metrics.json`` (keys ``metric/extractor/method``)."""
+    for _, cell in summary.iterrows():
+        for metric in metrics:
+            run.metric(metric_key(cell["extractor"], cell["method"], metric), round(float(cell[f"{metric}_mean"]), 4))
+            run.metric(metric_key(cell["extractor"], cell["method"], metric) + "/std",
+                       round(float(cell[f"{metric}_std"]), 4))
+
+
+def wall_time_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean wall seconds per clustering run, extractor x method (the cost of each cell)."""
+    names = {**algorithms.DISPLAY_NAMES, **beyond.DISPLAY_NAMES}
+    table = summary.pivot(index="extractor", columns="method", values="wall_s").round(3)
+    table = table[[m for m in summary["method"].unique()]].rename(columns=names)
+    return table.reset_index()
+
+
+def extractor_cost_table(extractors: Mapping[str, Any], dataset: Any, batch: int = 32,
+                         train_seconds: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Parameters, images/s and peak memory of each extractor on one batch, plus training time if any."""
+    from toonlab.metrics.cost import count_parameters, measure
+
+    n = min(batch, len(dataset))
+    images = torch.stack([dataset[i][0] for i in range(n)])
+    rows = []
+    for name, extractor in extractors.items():
+        cost = measure(lambda: extractor(images), images_per_call=n, device=extractor.device, warmup=1, repeats=2)
+        rows.append({"features": name, "dim": extractor.dim,
+                     "parameters (M)": round(count_parameters(extractor.model) / 1e6, 3),
+                     "images/s": round(cost.images_per_s, 1), "peak memory (MiB)": round(cost.peak_memory_mib),
+                     "memory": cost.memory_kind, "device": cost.device,
+                     "training s (this run)": round((train_seconds or {}).get(name, 0.0), 1)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,114 @@
+"""Chapter 02's steps: the faithful table, VAE features on the shared loop, figures, cost tables."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+
+from toonlab.cluster import run_benchmark, summarize
+from toonlab.cluster.chapter import (SOURCE_ACCURACY, VAERecipe, extractor_cost_table, faithful_table, metric_key,
+                                     record_metrics, train_vae_features, wall_time_table)
+from toonlab.cluster.figures import aligned_confusion, embed_2d, largest_clusters, sample_grid_figure, scatter_figure
+from toonlab.metrics.clustering import hungarian_accuracy
+
+
+class FakeImages:
+    def __init__(self, n: int = 12, size: int = 16) -> None:
+        self.images = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+        self.labels = [i % 3 for i in range(n)]
+        self.sha256 = [f"{i:064d}" for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.images[i], self.labels[i]
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    x, y = make_blobs(n_samples=150, n_features=8, centers=3, cluster_std=3.0, random_state=0)
+    features = {"CLIP": x, "VAE": x[:, ::-1].copy(), "VAE-DISTS": x * 2}
+    return run_benchmark(features, y, seeds=(0, 1), progress=False, keep_labels=True), y
+
+
+def test_faithful_table_puts_source_beside_ours(benchmark):
+    runs, _ = benchmark
+    summary = summarize(runs.drop(columns="labels"))
+    table = faithful_table(summary, "ours · ci")
+    assert len(table) == 15  # 5 algorithms x 3 extractors, as in the source
+    row = table[table["metric"] == "CLIP + Birch"].iloc[0]
+    assert row["reported by source"] == "0.316" and row["source project"] == "ToyHollyWood"
+    cell = summary[(summary.extractor == "CLIP") & (summary.method == "birch")].iloc[0]
+    assert row["ours · ci"] == f"{cell['hungarian_accuracy_mean']:.3f} ± 0.000"
+    reference = {"label": "gpu reference", "metrics": {metric_key("CLIP", "birch"): 0.5}}
+    with_ref = faithful_table(summary, "ours · ci", reference)
+    assert with_ref[with_ref["metric"] == "CLIP + Birch"].iloc[0]["gpu reference"] == "0.5"
+    assert SOURCE_ACCURACY["birch"]["CLIP"] == max(v for d in SOURCE_ACCURACY.values() for v in d.values())
+
+
+def test_record_metrics_and_wall_table(benchmark):
+    runs, _ = benchmark
+    summary = summarize(runs.drop(columns="labels"))
+
+    class Run:
+        metrics: dict = {}
+
+        def metric(self, name, value):
+            self.metrics[name] = value
+
+    run = Run()
+    record_metrics(run, summary)
+    assert len(run.metrics) == 15 * 4 * 2
+    walls = wall_time_table(summary)
+    assert list(walls["extractor"]) == ["CLIP", "VAE", "VAE-DISTS"] and "Birch" in walls.columns
+
+
+def test_aligned_confusion_diagonal_is_hungarian_accuracy(benchmark):
+    runs, y = benchmark
+    for _, row in runs.iterrows():
+        matrix = aligned_confusion(y, row["labels"])
+        assert matrix.sum() == len(y)
+        assert np.trace(matrix) / len(y) == pytest.approx(hungarian_accuracy(y, row["labels"]))
+
+
+def test_embeddings_and_figures(benchmark):
+    runs, y = benchmark
+    x = make_blobs(n_samples=150, n_features=8, centers=3, cluster_std=3.0, random_state=0)[0]
+    coords = {}
+    for method in ("pca", "tsne"):
+        coords[method], shown = embed_2d(x, method, seed=0, max_points=100)
+        assert coords[method].shape == (100, 2) and len(np.unique(shown)) == 100
+    again, _ = embed_2d(x, "pca", seed=0, max_points=100)
+    np.testing.assert_allclose(again, coords["pca"])
+    fig = scatter_figure(coords, y[shown], runs.iloc[0]["labels"][shown], ["a", "b", "c"])
+    assert len(fig.axes) == 4
+    with pytest.raises(ValueError, match="method"):
+        embed_2d(x, "umap")
+    predicted = np.array([0, 0, 0, 1, 1, 2, 0, 1, 2, 0, 0, 1])
+    assert largest_clusters(predicted, 2) == [0, 1]
+    grid = sample_grid_figure(FakeImages(), predicted, n_clusters=2, per_cluster=3, class_names=["a", "b", "c"])
+    assert len(grid.axes) == 2 and "6 items" in grid.axes[0].get_title(loc="left")
+
+
+def test_train_vae_features_resumes_and_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path))
+    recipe = VAERecipe(image_size=16, base_width=4, latent_dim=8, steps=2, batch_size=4, checkpoint_every=2)
+    data = FakeImages(size=16)
+    first = train_vae_features(data, recipe, "ci", with_dists=True, progress=False)
+    assert first["name"] == "VAE-DISTS" and first["features"].shape == (12, 8)
+    assert "smoke" in first["extractor"].weights_label()
+    again = train_vae_features(data, recipe, "ci", with_dists=True, progress=False)
+    assert again["resumed_from"] == 2  # finished run reloaded, not retrained
+    np.testing.assert_array_equal(first["features"], again["features"])
+    plain = train_vae_features(data, recipe, "ci", with_dists=False, progress=False)
+    assert plain["out_dir"] != first["out_dir"]
+    costs = extractor_cost_table({"VAE": plain["extractor"]}, data, batch=4, train_seconds={"VAE": 1.0})
+    assert isinstance(costs, pd.DataFrame) and costs.iloc[0]["dim"] == 8 and costs.iloc[0]["images/s"] > 0
