@@ -190,11 +190,6 @@ def summary(stats: ImageStats) -> dict[str, float]:
     }
 
 
-def distribution(values: pd.Series, bins: Sequence[float]) -> pd.Series:
-    """Counts of ``values`` in ``bins`` (for resolution, aspect and file-size distributions)."""
-    return pd.cut(values, bins=list(bins), include_lowest=True).value_counts(sort=False)
-
-
 def dominant_colours(stats: ImageStats, k: int = 5, by_class: bool = True, max_pixels: int = 20_000,
                      seed: int = 0) -> pd.DataFrame:
     """The ``k`` dominant colours overall (and per class): k-means centres in CIELAB with their pixel share."""
