@@ -252,6 +252,20 @@ def test_reference_statistics_are_embedded_once_then_read_from_the_cache(folders
     assert cached.value == pytest.approx(fresh.value, rel=1e-12) and cached.kid_mean == pytest.approx(fresh.kid_mean)
 
 
+def test_a_data_manifest_identifies_a_materialized_folder(folders, tmp_path):
+    _, b = folders
+    folder = tmp_path / "materialized"
+    folder.mkdir()
+    for path in list_images(b):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "manifest.csv").write_text("path,label,sha256,bytes,attributes\n")
+    stats = reference_stats(folder, tiny_extractor(), cache_dir=tmp_path / "cache", progress=False)
+    assert stats.meta["data_hash"].startswith("manifest:")
+    (folder / "manifest.csv").write_text("path,label,sha256,bytes,attributes\nnew version\n")
+    changed = reference_stats(folder, tiny_extractor(), cache_dir=tmp_path / "cache", progress=False)
+    assert changed.meta["key"] != stats.meta["key"]
+
+
 def test_an_interrupted_cache_write_leaves_no_file(folders, tmp_path, monkeypatch):
     _, b = folders
     extractor = tiny_extractor()
@@ -291,7 +305,9 @@ def test_small_sets_carry_the_kid_note():
     generator = torch.Generator().manual_seed(0)
     x, y = torch.rand(6, 3, 32, 32, generator=generator), torch.rand(6, 3, 32, 32, generator=generator)
     result = distribution_distance(x, y, extractor, progress=False)
-    assert not result.reliable and "2,048" in result.describe() and result.kid_mean is not None
+    # fewer images (6) than feature dimensions (16): flagged, with KID to read instead
+    assert not result.reliable and result.feature_dim == 16 and result.kid_mean is not None
+    assert "fewer than 16 images" in result.describe() and "read KID-test" in result.describe()
     assert set(result.as_dict()) >= {"distance_name", "value", "kid_mean", "n_generated", "notes"}
 
 

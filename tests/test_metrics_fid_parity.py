@@ -39,3 +39,4 @@ def test_fid_on_two_folders_equals_pytorch_fid_with_the_same_random_inception(tm
     assert ours.value == pytest.approx(theirs, rel=1e-4)  # random features give small values: check relative too
     assert ours.distance_name == RANDOM_FD and "FID" not in ours.distance_name.split()
     assert ours.n_generated == ours.n_reference == 10
+    assert "fewer than 2,048 images" in ours.describe() and not ours.reliable

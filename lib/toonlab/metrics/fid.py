@@ -7,7 +7,8 @@ Fréchet distance. Additions, each stated in the reported number:
 - an optional PIL-bicubic resize of files to a common resolution before the network;
 - KID (Bińkowski et al. 2018: cubic polynomial kernel, unbiased MMD², mean ± std over 100 subsets of
   1,000, the torch-fidelity / clean-fid defaults), reported beside FID and the number to read when a set has
-  fewer than 2,048 images (the 2048x2048 covariance is then rank-deficient and FID is biased);
+  fewer images than feature dimensions (2,048 for Inception: the covariance is then rank-deficient and
+  FID is biased);
 - reference statistics (and features, for KID) cached as ``.npz`` keyed by the data manifest hash,
   resolution, resize method and extractor weights, so a real set is embedded once.
 
@@ -18,6 +19,7 @@ scipy's general ``sqrtm`` (same quantity; tested against pytorch-fid's ``calcula
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -39,10 +41,14 @@ from toonlab.metrics.image_io import (
     list_images,
 )
 
-MIN_RELIABLE_FID_IMAGES = 2048
+MIN_RELIABLE_FID_IMAGES = 2048  # Inception's feature dimension; in general: as many images as dimensions
 STATS_FORMAT = 1  # bump when the cached statistics change meaning
-UNRELIABLE_NOTE = ("fewer than 2,048 images: the 2048x2048 feature covariance is rank-deficient and FID is "
-                   "biased upwards; read KID, which is unbiased at any size")
+
+
+def unreliable_note(dim: int, distance_name: str, kid_name: str) -> str:
+    """Why a Fréchet distance on fewer images than feature dimensions must not be read alone."""
+    return (f"fewer than {dim:,} images: the {dim}x{dim} feature covariance is rank-deficient and "
+            f"{distance_name} is biased upwards; read {kid_name}, which is unbiased at any size")
 
 ImageSource = Union[str, Path, Sequence[Union[str, Path]], torch.Tensor]
 
@@ -128,8 +134,6 @@ class FeatureStats:
 
 def stats_cache_key(data_hash: str, resolution: int | None, extractor: FeatureExtractor, n: int) -> str:
     """Same key <=> same images, same resize, same network weights: the cached statistics can be reused."""
-    import hashlib
-
     fields = {"data": data_hash, "resolution": resolution, "resize": describe_resize(resolution),
               "extractor": extractor.key, "n": n, "format": STATS_FORMAT}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
@@ -141,14 +145,18 @@ def reference_stats(source: str | Path | Sequence[str | Path], extractor: Featur
                     progress: bool = True) -> FeatureStats:
     """Statistics of a real image set, embedded once and then read from the cache.
 
-    ``data_hash`` is the data manifest's hash when the set comes from :mod:`toonlab.data`; without it the
-    files' names and bytes are hashed (reading them is far cheaper than embedding them).
+    ``data_hash`` names the data version. Without it, a folder written by :func:`toonlab.data.materialize`
+    is identified by its ``manifest.csv`` (which lists every file's sha256), any other set by hashing the
+    files' names and bytes (reading them is far cheaper than embedding them).
     """
     from toonlab.paths import cache_dir as default_cache_dir
 
     paths = list_images(source) if isinstance(source, (str, Path)) else [Path(p) for p in source]
     if not paths:
         raise MetricInputError("reference set has no image files")
+    manifest = Path(source) / "manifest.csv" if isinstance(source, (str, Path)) else None
+    if data_hash is None and manifest is not None and manifest.is_file():
+        data_hash = "manifest:" + hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
     data_hash = data_hash or files_digest(paths)
     key = stats_cache_key(data_hash, resolution, extractor, len(paths))
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir("metrics", "feature_stats")
@@ -310,9 +318,12 @@ class DistanceResult:
     resize_reference: str
     notes: list[str] = field(default_factory=list)
 
+    feature_dim: int = MIN_RELIABLE_FID_IMAGES
+
     @property
     def reliable(self) -> bool:
-        return min(self.n_generated, self.n_reference) >= MIN_RELIABLE_FID_IMAGES
+        """At least as many images on each side as feature dimensions (2,048 for Inception)."""
+        return min(self.n_generated, self.n_reference) >= self.feature_dim
 
     def describe(self) -> str:
         """One line for a table caption: name, value, image counts, resize, what it is comparable to."""
@@ -357,8 +368,9 @@ def distribution_distance(generated: ImageSource | FeatureStats, reference: Imag
                 reference_hash, progress)
     value = frechet_distance_of(gen, ref, method=method)
     notes = []
-    if min(gen.n, ref.n) < MIN_RELIABLE_FID_IMAGES:
-        notes.append(UNRELIABLE_NOTE)
+    dim = int(gen.mu.size)
+    if min(gen.n, ref.n) < dim:
+        notes.append(unreliable_note(dim, extractor.distance_name, extractor.kid_name))
     kid = None
     if gen.features is not None and ref.features is not None:
         kid = kernel_inception_distance(gen.features, ref.features, subsets=kid_subsets,
@@ -371,5 +383,5 @@ def distribution_distance(generated: ImageSource | FeatureStats, reference: Imag
         kid_subsets=None if kid is None else kid.subsets, kid_subset_size=None if kid is None else kid.subset_size,
         n_generated=gen.n, n_reference=ref.n, extractor=extractor.name, weights=extractor.weights,
         comparable_to=extractor.comparable_to, resize_generated=gen.meta.get("resize", "?"),
-        resize_reference=ref.meta.get("resize", "?"), notes=notes,
+        resize_reference=ref.meta.get("resize", "?"), notes=notes, feature_dim=dim,
     )
