@@ -165,6 +165,32 @@ def test_robots_crawl_delay_is_respected(tmp_path):
 # --- units -------------------------------------------------------------------------------------------
 
 
+def test_fetcher_backs_off_and_honours_retry_after():
+    from toonlab.data.scrape.config import Politeness
+    from toonlab.data.scrape.fetch import Fetcher, FetchError
+
+    waits: list[float] = []
+    with FixtureShop(toy_products(1, 1), faults=False) as shop:
+        url = shop.base_url + "/image/catalog/product/1-0.jpg"
+        shop.routes["/image/catalog/product/1-0.jpg"].fail_first = 2
+        shop.routes["/image/catalog/product/1-0.jpg"].fail_status = 429
+        shop.routes["/image/catalog/product/1-0.jpg"].fail_headers = {"Retry-After": "7"}
+        fetcher = Fetcher(Politeness(delay=0, backoff=0.5, retries=3, timeout=2), sleep=waits.append)
+        response = fetcher.get(url)
+        assert response.status == 200 and response.attempts == 3 and waits == [7.0, 7.0]
+        waits.clear()
+        shop.routes["/robots.txt"] = _Route(body=b"", content_type="text/plain")
+        missing = shop.base_url + "/image/catalog/none.jpg"
+        with pytest.raises(FetchError) as caught:
+            Fetcher(Politeness(delay=0, backoff=0.5, retries=3, timeout=2), sleep=waits.append).get(missing)
+        assert caught.value.cause == "http_404" and caught.value.attempts == 1 and waits == []  # 4xx: no retry
+        shop.routes["/always-503"] = _Route(status=503, body=b"busy")
+        with pytest.raises(FetchError) as caught:
+            Fetcher(Politeness(delay=0, backoff=0.5, retries=3, timeout=2), sleep=waits.append).get(
+                shop.base_url + "/always-503")
+        assert caught.value.cause == "http_503" and caught.value.attempts == 3 and waits == [0.5, 1.0]  # doubling
+
+
 @pytest.mark.parametrize("url", [
     "http://shop/image/catalog/..%2F..%2Fetc%2Fx.jpg",
     "http://shop/a/..\\..\\windows\\x.jpg",

@@ -67,7 +67,9 @@ class _Route:
     content_type: str = "text/html; charset=utf-8"
     delay: float = 0.0
     location: str | None = None
-    fail_first: int = 0  # answer 500 this many times before answering normally
+    fail_first: int = 0  # answer ``fail_status`` this many times before answering normally
+    fail_status: int = 500
+    fail_headers: dict[str, str] | None = None  # e.g. Retry-After on a 429 or 503
     chunked: bool = False
 
 
@@ -366,7 +368,8 @@ class FixtureShop:
                 if route.delay:
                     time.sleep(route.delay)
                 if count <= route.fail_first:
-                    self._send(500, _page("error", "<h1>try again</h1>"), "text/html")
+                    self._send(route.fail_status, _page("error", "<h1>try again</h1>"), "text/html",
+                               headers=route.fail_headers)
                     return
                 if route.location:
                     self.send_response(route.status)
@@ -376,10 +379,13 @@ class FixtureShop:
                     return
                 self._send(route.status, route.body, route.content_type, chunked=route.chunked)
 
-            def _send(self, status: int, body: bytes, content_type: str, chunked: bool = False) -> None:
+            def _send(self, status: int, body: bytes, content_type: str, chunked: bool = False,
+                      headers: dict[str, str] | None = None) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", content_type)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     if chunked:
                         self.send_header("Transfer-Encoding", "chunked")
                         self.end_headers()
