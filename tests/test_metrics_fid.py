@@ -282,6 +282,13 @@ def test_an_interrupted_cache_write_leaves_no_file(folders, tmp_path, monkeypatc
     stats = reference_stats(b, extractor, cache_dir=tmp_path, progress=False)  # the rerun completes
     assert stats.n == 10 and len(list(tmp_path.glob("*.npz"))) == 1
 
+    # a cache file damaged on disk is recomputed, not trusted and not fatal
+    (cached,) = tmp_path.glob("*.npz")
+    cached.write_bytes(cached.read_bytes()[:100])
+    again = reference_stats(b, extractor, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(again.sigma, stats.sigma)
+    assert FeatureStats.load(cached).n == 10
+
 
 # ---------------------------------------------------------------------------------------------------
 # labels: only real FID weights make "FID"

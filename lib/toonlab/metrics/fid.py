@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +42,8 @@ from toonlab.metrics.image_io import (
     iter_image_batches,
     list_images,
 )
+
+log = logging.getLogger(__name__)
 
 MIN_RELIABLE_FID_IMAGES = 2048  # Inception's feature dimension; in general: as many images as dimensions
 STATS_FORMAT = 1  # bump when the cached statistics change meaning
@@ -162,9 +166,13 @@ def reference_stats(source: str | Path | Sequence[str | Path], extractor: Featur
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir("metrics", "feature_stats")
     path = folder / f"{key}.npz"
     if cache and path.is_file():
-        stats = FeatureStats.load(path)
-        if stats.meta.get("key") == key:
-            return stats
+        try:
+            stats = FeatureStats.load(path)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # unreadable: embed again
+            log.warning("ignoring unreadable cached statistics %s (%s); recomputing", path, error)
+        else:
+            if stats.meta.get("key") == key and stats.n == len(paths):
+                return stats
     features = extract_features(paths, extractor, batch_size=batch_size, resolution=resolution, workers=workers,
                                 progress=progress, desc="reference")
     meta = {"key": key, "data_hash": data_hash, "resolution": resolution, "resize": describe_resize(resolution),
