@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from toonlab.metrics.cost import count_parameters, measure, parameter_table
+from toonlab.metrics.cost import cost_table, count_parameters, measure, parameter_table
 
 
 def test_latency_and_throughput_come_from_the_timed_calls_only():
@@ -26,6 +26,9 @@ def test_latency_and_throughput_come_from_the_timed_calls_only():
     assert cost.latency_s_per_image == pytest.approx(cost.wall_s / 15)
     assert cost.images_per_s == pytest.approx(15 / cost.wall_s)
     assert cost.device == "cpu" and cost.memory_kind == "cpu peak RSS (sampled)"
+    table = cost_table({"sleep": cost})
+    assert table.loc[0, "workload"] == "sleep" and table.loc[0, "images timed"] == 15
+    assert table.loc[0, "latency (ms/image)"] == pytest.approx(1000 * cost.latency_s_per_image, abs=0.01)
 
 
 def test_cpu_peak_memory_sees_a_temporary_allocation():

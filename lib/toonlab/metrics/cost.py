@@ -125,3 +125,15 @@ def parameter_table(modules: Mapping[str, nn.Module]):
         rows.append({"model": name, "parameters": total, "trainable": trainable,
                      "parameters (M)": round(total / 1e6, 3), "trainable (M)": round(trainable / 1e6, 3)})
     return pd.DataFrame(rows)
+
+
+def cost_table(costs: Mapping[str, Cost]):
+    """A DataFrame for a chapter's speed/memory table, one row per measured workload."""
+    import pandas as pd
+
+    rows = [{"workload": name, "images/s": round(cost.images_per_s, 3),
+             "latency (ms/image)": round(1000 * cost.latency_s_per_image, 2),
+             "peak memory (MiB)": round(cost.peak_memory_mib, 1), "memory measured as": cost.memory_kind,
+             "device": cost.device, "images timed": cost.n_images}
+            for name, cost in costs.items()]
+    return pd.DataFrame(rows)
