@@ -13,8 +13,8 @@ import torch
 from sklearn.datasets import make_blobs
 
 from toonlab.cluster import run_benchmark, summarize
-from toonlab.cluster.chapter import (SOURCE_ACCURACY, VAERecipe, extractor_cost_table, faithful_table, metric_key,
-                                     record_metrics, train_vae_features, wall_time_table)
+from toonlab.cluster.chapter import (SOURCE_ACCURACY, VAERecipe, dists_model, extractor_cost_table, faithful_table,
+                                     metric_key, record_metrics, train_vae_features, wall_time_table)
 from toonlab.cluster.figures import aligned_confusion, embed_2d, largest_clusters, sample_grid_figure, scatter_figure
 from toonlab.metrics.clustering import hungarian_accuracy
 
@@ -102,13 +102,14 @@ def test_train_vae_features_resumes_and_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path))
     recipe = VAERecipe(image_size=16, base_width=4, latent_dim=8, steps=2, batch_size=4, checkpoint_every=2)
     data = FakeImages(size=16)
-    first = train_vae_features(data, recipe, "ci", with_dists=True, progress=False)
+    dists = dists_model("ci")
+    first = train_vae_features(data, recipe, "ci", dists=dists, progress=False)
     assert first["name"] == "VAE-DISTS" and first["features"].shape == (12, 8)
     assert "smoke" in first["extractor"].weights_label()
-    again = train_vae_features(data, recipe, "ci", with_dists=True, progress=False)
+    again = train_vae_features(data, recipe, "ci", dists=dists, progress=False)
     assert again["resumed_from"] == 2  # finished run reloaded, not retrained
     np.testing.assert_array_equal(first["features"], again["features"])
-    plain = train_vae_features(data, recipe, "ci", with_dists=False, progress=False)
+    plain = train_vae_features(data, recipe, "ci", progress=False)
     assert plain["out_dir"] != first["out_dir"]
     costs = extractor_cost_table({"VAE": plain["extractor"]}, data, batch=4, train_seconds={"VAE": 1.0})
     assert isinstance(costs, pd.DataFrame) and costs.iloc[0]["dim"] == 8 and costs.iloc[0]["images/s"] > 0

@@ -62,6 +62,29 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def load_data(name: str, resolution: int, clip_resolution: int, limit: int | None, seed: int) -> tuple[Any, Any]:
+    """The same images twice: at the VAE's ``resolution`` and at ``clip_resolution`` for CLIP (which would
+    otherwise see 80 px images upsampled to its 224 px input). Checked to be the same items in the same order."""
+    from toonlab.data import load_images
+
+    vae_data = load_images(name, resolution=resolution, limit=limit, seed=seed, progress=False)
+    if clip_resolution == resolution:
+        return vae_data, vae_data
+    clip_data = load_images(name, resolution=clip_resolution, limit=limit, seed=seed, progress=False)
+    if [p.name for p in vae_data.paths] != [p.name for p in clip_data.paths] or vae_data.labels != clip_data.labels:
+        raise RuntimeError(f"{name!r} at {resolution} px and at {clip_resolution} px hold different images "
+                           f"({len(vae_data)} vs {len(clip_data)}; see each dataset's .problems); "
+                           "set clip_resolution equal to resolution to use one set")
+    return vae_data, clip_data
+
+
+def dists_model(profile: str, seed: int = 0) -> Any:
+    """piq's DISTS for VAE-DISTS (random VGG16 in ``ci``); built first so missing weights fail at once."""
+    from toonlab.metrics.perceptual import build_dists
+
+    return build_dists(profile, device=device(), seed=seed)
+
+
 def clip_features(dataset: Any, roles: Sequence[str], profile: str, seed: int = 0,
                   batch_size: int = 64) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """CLIP image embeddings per zoo role (cached); returns (features by name, extractors by name)."""
@@ -86,9 +109,9 @@ def _run_dir(profile: str, name: str, recipe: VAERecipe, dataset: Any, seed: int
     return cache_dir("runs", CHAPTER, profile, f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}")
 
 
-def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, with_dists: bool, seed: int = 0,
+def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, dists: Any = None, seed: int = 0,
                        progress: bool = True) -> dict[str, Any]:
-    """Train (or resume / reload) the VAE or VAE-DISTS and extract its features.
+    """Train (or resume / reload) the VAE — VAE-DISTS when a ``dists`` model is given — and extract its features.
 
     Checkpoints live in ``<cache>/runs/02_clustering/<profile>/<name>-<key>/``, keyed by the recipe, the
     data and the seed, so a changed setting starts a new run and a killed one resumes.
@@ -97,11 +120,10 @@ def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, with_dists
     from toonlab.features import extract
     from toonlab.features.vae import VAEExtractor
     from toonlab.features.vae_task import train_vae
-    from toonlab.metrics.perceptual import build_dists, is_smoke
+    from toonlab.metrics.perceptual import is_smoke
     from toonlab.train import TrainConfig
 
-    name = "VAE-DISTS" if with_dists else "VAE"
-    dists = build_dists(profile, device=device(), seed=seed) if with_dists else None
+    name = "VAE-DISTS" if dists is not None else "VAE"
     dists_id = getattr(dists, "toonlab_weights", "") if dists is not None else ""
     out_dir = _run_dir(profile, name, recipe, dataset, seed, dists_id)
     log_every = min(10, recipe.steps, recipe.checkpoint_every)
