@@ -52,7 +52,8 @@ def train_schedules(dataset: Any, schedules: Sequence[str], root: str | Path, *,
         train = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, mixed_precision=mixed_precision,
                             ema={"unet": ema_decay}, checkpoint_every=checkpoint_every, log_every=log_every,
                             keep_checkpoints=1, progress=progress)
-        key = _digest({"ddpm": config.to_dict(), "train": vars(train), "data": data_id,
+        settings = {k: v for k, v in vars(train).items() if k != "progress"}  # display only
+        key = _digest({"ddpm": config.to_dict(), "train": settings, "data": data_id,
                        "grid": [grid_every, grid_n, grid_steps]})
         runs[schedule] = train_ddpm(dataset, config, train, Path(root) / f"{schedule}-{key}",
                                     grid_every=grid_every, grid_n=grid_n, grid_steps=grid_steps)
