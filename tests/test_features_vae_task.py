@@ -15,12 +15,12 @@ from toonlab.features.vae_task import VAETask, loss_curve_figure, train_vae, vae
 from toonlab.metrics.perceptual import build_dists
 from toonlab.train import TrainConfig, load_weights
 
-TINY = VAEConfig(image_size=32, widths=(8, 16, 32, 64), latent_dim=16)
+TINY = VAEConfig(image_size=16, widths=(4, 8, 16, 32), latent_dim=16)
 
 
 @pytest.fixture(scope="module")
 def images():
-    x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     return TensorDataset(x, torch.zeros(16, dtype=torch.long))
 
 
@@ -31,7 +31,7 @@ def config(steps: int) -> TrainConfig:
 def test_objective_matches_its_definition():
     torch.manual_seed(0)
     model = VAE(TINY)
-    x = torch.rand(4, 3, 32, 32)
+    x = torch.rand(4, 3, 16, 16)
     torch.manual_seed(1)
     losses = vae_losses(model, x, kl_coeff=0.1)
     torch.manual_seed(1)
@@ -48,17 +48,28 @@ def test_objective_matches_its_definition():
 def test_mc_kl_is_unbiased_for_the_closed_form():
     torch.manual_seed(0)
     model = VAE(TINY).eval()
-    x = torch.rand(2, 3, 32, 32)
+    x = torch.rand(2, 3, 16, 16)
     _, mu, log_var = model.encode(x)
     closed = (0.5 * (mu**2 + log_var.exp() - 1 - log_var)).mean()
     estimates = torch.stack([vae_losses(model, x, 0.1)["kl"] for _ in range(400)])
     assert estimates.mean().item() == pytest.approx(closed.item(), abs=4 * estimates.std().item() / 20 + 1e-3)
 
 
+def test_losses_are_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    model, dists = VAE(TINY), build_dists("ci")
+    x = torch.rand(2, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = vae_losses(model, x, 0.1, dists)
+    assert all(value.dtype == torch.float32 and torch.isfinite(value) for value in losses.values())
+    losses["loss"].backward()
+    assert model.fc_mu.weight.grad is not None
+
+
 def test_dists_term_trains_the_vae_only():
     dists = build_dists("ci")
     task = VAETask(TINY, dists=dists)
-    x = torch.rand(2, 3, 32, 32)
+    x = torch.rand(2, 3, 16, 16)
     losses = vae_losses(task.models["vae"], x, 0.1, task.dists)
     losses["loss"].backward()
     assert all(p.grad is None for p in dists.parameters())
@@ -103,7 +114,7 @@ def test_finished_run_reloads_without_training(tmp_path, images):
 
 def test_wrong_resolution_fails_clearly(tmp_path):
     data = TensorDataset(torch.rand(4, 3, 48, 48), torch.zeros(4, dtype=torch.long))
-    with pytest.raises(ValueError, match="resolution=32"):
+    with pytest.raises(ValueError, match="resolution=16"):
         train_vae(data, tmp_path, config(1), TINY)
 
 

@@ -30,7 +30,9 @@ from toonlab.train import Callback, Task, Trainer, TrainConfig, TrainResult
 def vae_losses(model: VAE, x: torch.Tensor, kl_coeff: float, dists: nn.Module | None = None,
                dists_weight: float = 1.0) -> dict[str, torch.Tensor]:
     """The bolts VAE objective (+ optional DISTS term) on one batch; ``loss`` is what is minimised."""
-    x_hat, z, mu, log_var = model(x)
+    # float32 losses even when the forward ran under mixed precision (accelerate autocasts only the model)
+    x_hat, z, mu, log_var = (t.float() for t in model(x))
+    x = x.float()
     recon = F.mse_loss(x_hat, x, reduction="mean")
     q = Normal(mu, torch.exp(0.5 * log_var))
     p = Normal(torch.zeros_like(mu), torch.ones_like(mu))
