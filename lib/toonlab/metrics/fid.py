@@ -202,7 +202,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         raise MetricInputError(f"means must be vectors of the same length, got {mu1.shape} and {mu2.shape}")
     for name, sigma in (("sigma1", sigma1), ("sigma2", sigma2)):
         if sigma.shape != (mu1.size, mu1.size):
-            raise MetricInputError(f"{name} has shape {sigma.shape}; expected ({mu1.size}, {mu1.size}) to match the means")
+            raise MetricInputError(f"{name} has shape {sigma.shape}; expected ({mu1.size}, {mu1.size}) "
+                                   f"to match the means")
     for name, array in (("mu1", mu1), ("mu2", mu2), ("sigma1", sigma1), ("sigma2", sigma2)):
         if not np.isfinite(array).all():
             raise MetricInputError(f"{name} contains NaN or inf; the features it came from were not finite")
@@ -292,7 +293,8 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray, *, s
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0) -> float:
     """Unbiased MMD² with the polynomial kernel (gamma = 1 / d), sets of any sizes >= 2."""
     gamma = 1.0 / x.shape[1]
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x, np.float64)), torch.from_numpy(np.ascontiguousarray(y, np.float64))
+    xt = torch.from_numpy(np.ascontiguousarray(x, np.float64))
+    yt = torch.from_numpy(np.ascontiguousarray(y, np.float64))
     k_xx = (xt @ xt.T * gamma + coef0) ** degree
     k_yy = (yt @ yt.T * gamma + coef0) ** degree
     k_xy = (xt @ yt.T * gamma + coef0) ** degree

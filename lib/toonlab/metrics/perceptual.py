@@ -51,7 +51,8 @@ class InjectedDISTS(piq.DISTS):
     """piq's DISTS with the VGG16 feature stack and its alpha/beta weights passed in."""
 
     def __init__(self, vgg_features: nn.Sequential, alpha: torch.Tensor, beta: torch.Tensor, weights_id: str) -> None:
-        layer_weights = [*torch.split(alpha, list(DISTS_CHANNELS), dim=1), *torch.split(beta, list(DISTS_CHANNELS), dim=1)]
+        channels = list(DISTS_CHANNELS)
+        layer_weights = [*torch.split(alpha, channels, dim=1), *torch.split(beta, channels, dim=1)]
         # replace_pooling=True makes piq swap max-pooling for DISTS's L2 pooling, as piq.DISTS does.
         piq.ContentLoss.__init__(self, feature_extractor=vgg_features,
                                  layers=[VGG16_LAYERS[name] for name in LPIPS_LAYERS], weights=layer_weights,
@@ -123,11 +124,13 @@ def build_dists(profile: str, device: str | torch.device = "cpu", seed: int = 0)
         total = sum(DISTS_CHANNELS)
         raw = torch.rand(1, 2 * total, 1, 1, generator=generator)
         raw = raw / raw.sum()  # DISTS constrains alpha and beta to sum to 1 together
-        model = InjectedDISTS(features, raw[:, :total], raw[:, total:], f"random VGG16 + random DISTS weights seed={seed}")
+        model = InjectedDISTS(features, raw[:, :total], raw[:, total:],
+                              f"random VGG16 + random DISTS weights seed={seed}")
     else:
         weights = torch.load(_hub_checkpoint(piq.DISTS._weights_url, "DISTS weights (piq)"), map_location="cpu",
                              weights_only=True)
-        model = InjectedDISTS(_pretrained_vgg16_features(), weights["alpha"], weights["beta"], "VGG16 ImageNet + DISTS (piq)")
+        model = InjectedDISTS(_pretrained_vgg16_features(), weights["alpha"], weights["beta"],
+                              "VGG16 ImageNet + DISTS (piq)")
     return model.eval().to(device)
 
 

@@ -97,7 +97,8 @@ def _serve_state_dict(module, state: Mapping[str, torch.Tensor]) -> Iterator[Non
             module.load_state_dict_from_url = original
 
 
-def load_fid_weights(path: Path | None = None, sha256_prefix: str = FID_WEIGHTS_SHA256_PREFIX) -> dict[str, torch.Tensor]:
+def load_fid_weights(path: Path | None = None,
+                     sha256_prefix: str = FID_WEIGHTS_SHA256_PREFIX) -> dict[str, torch.Tensor]:
     """The FID Inception state dict from the torch hub folder; downloads it only where that can work."""
     from toonlab.zoo.hub import url_file
 
