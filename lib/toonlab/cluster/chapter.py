@@ -144,7 +144,8 @@ def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, dists: Any
             "train_seconds": seconds, "resumed_from": result.resumed_from, "out_dir": out_dir}
 
 
-def faithful_table(summary: pd.DataFrame, label: str, reference_record: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def faithful_table(summary: pd.DataFrame, label: str,
+                   reference_record: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """ToyHollyWood's 15 cells (source number beside our mean ± std Hungarian accuracy)."""
     rows = []
     means = summary.set_index(["extractor", "method"])
@@ -164,7 +165,8 @@ def metric_key(extractor: str, method: str, metric: str = TABLE_METRIC) -> str:
     return f"{metric}/{extractor}/{method}"
 
 
-def record_metrics(run: Any, summary: pd.DataFrame, metrics: Sequence[str] = ("hungarian_accuracy", "nmi", "ari", "purity")) -> None:
+def record_metrics(run: Any, summary: pd.DataFrame,
+                   metrics: Sequence[str] = ("hungarian_accuracy", "nmi", "ari", "purity")) -> None:
     """Every cell's mean and std into ``metrics.json`` (keys ``metric/extractor/method``)."""
     for _, cell in summary.iterrows():
         for metric in metrics:

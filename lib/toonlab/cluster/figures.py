@@ -15,7 +15,8 @@ from sklearn.preprocessing import StandardScaler
 EMBEDDINGS = ("pca", "tsne")
 
 
-def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0, max_points: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0,
+             max_points: int = 3000) -> tuple[np.ndarray, np.ndarray]:
     """2-D coordinates of (a seeded subset of at most ``max_points``) standardised features.
 
     Returns (coordinates, indices of the points shown). t-SNE uses PCA initialisation and a perplexity
@@ -24,7 +25,8 @@ def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0, max_point
     if method not in EMBEDDINGS:
         raise ValueError(f"method must be one of {EMBEDDINGS}, got {method!r}")
     rng = np.random.default_rng(seed)
-    index = np.sort(rng.choice(len(features), max_points, replace=False)) if len(features) > max_points else np.arange(len(features))
+    n = len(features)
+    index = np.sort(rng.choice(n, max_points, replace=False)) if n > max_points else np.arange(n)
     x = StandardScaler().fit_transform(np.asarray(features, dtype=np.float64)[index])
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(x), index

@@ -134,7 +134,8 @@ def extract(extractor: FeatureExtractor, dataset: Any, batch_size: int = 64, cac
             chunk = _run(extractor, dataset, start, stop, batch_size)
             _save_npy(shard, chunk)
         chunks.append(chunk)
-    features = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros((0, extractor.dim), np.float32)
+    features = np.concatenate(chunks) if chunks else np.zeros((0, extractor.dim), np.float32)
+    features = features.astype(np.float32, copy=False)
     _save_npy(final, features)  # last: its presence marks the cache entry complete
     for shard in folder.glob("shard-*.npy"):
         shard.unlink(missing_ok=True)
