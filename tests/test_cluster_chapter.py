@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,5 +113,8 @@ def test_train_vae_features_resumes_and_caches(tmp_path, monkeypatch):
     np.testing.assert_array_equal(first["features"], again["features"])
     plain = train_vae_features(data, recipe, "ci", progress=False)
     assert plain["out_dir"] != first["out_dir"]
+    longer = train_vae_features(data, dataclasses.replace(recipe, steps=4), "ci", progress=False)
+    assert longer["out_dir"] == plain["out_dir"] and longer["resumed_from"] == 2  # continues, not restarts
+    assert not np.array_equal(longer["features"], plain["features"])
     costs = extractor_cost_table({"VAE": plain["extractor"]}, data, batch=4, train_seconds={"VAE": 1.0})
     assert isinstance(costs, pd.DataFrame) and costs.iloc[0]["dim"] == 8 and costs.iloc[0]["images/s"] > 0

@@ -101,11 +101,14 @@ def clip_features(dataset: Any, roles: Sequence[str], profile: str, seed: int = 
     return features, extractors
 
 
-def _run_dir(profile: str, name: str, recipe: VAERecipe, dataset: Any, seed: int, dists_id: str) -> Any:
+def _run_dir(profile: str, name: str, recipe: VAERecipe, dataset: Any, seed: int, dists_id: str,
+             log_every: int) -> Any:
+    """Everything an exact resume depends on; not ``steps`` (a longer run continues a shorter one)."""
     from toonlab.features import dataset_digest
 
-    key = json.dumps({"recipe": asdict(recipe), "data": dataset_digest(dataset), "seed": seed, "dists": dists_id},
-                     sort_keys=True)
+    settings = {k: v for k, v in asdict(recipe).items() if k not in ("steps", "checkpoint_every")}
+    key = json.dumps({"recipe": settings, "log_every": log_every, "data": dataset_digest(dataset), "seed": seed,
+                      "dists": dists_id}, sort_keys=True)
     return cache_dir("runs", CHAPTER, profile, f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}")
 
 
@@ -113,8 +116,9 @@ def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, dists: Any
                        progress: bool = True) -> dict[str, Any]:
     """Train (or resume / reload) the VAE — VAE-DISTS when a ``dists`` model is given — and extract its features.
 
-    Checkpoints live in ``<cache>/runs/02_clustering/<profile>/<name>-<key>/``, keyed by the recipe, the
-    data and the seed, so a changed setting starts a new run and a killed one resumes.
+    Checkpoints live in ``<cache>/runs/02_clustering/<profile>/<name>-<key>/``, keyed by the recipe (not its
+    step count), the data and the seed: a changed setting starts a new run, a killed one resumes, and asking
+    for more steps continues a finished run.
     Returns name, features, history, the model, seconds spent training in this call and the run folder.
     """
     from toonlab.features import extract
@@ -125,8 +129,8 @@ def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, dists: Any
 
     name = "VAE-DISTS" if dists is not None else "VAE"
     dists_id = getattr(dists, "toonlab_weights", "") if dists is not None else ""
-    out_dir = _run_dir(profile, name, recipe, dataset, seed, dists_id)
-    log_every = min(10, recipe.steps, recipe.checkpoint_every)
+    log_every = max(1, min(10, recipe.steps // 20, recipe.checkpoint_every))  # >= 20 points on the loss curve
+    out_dir = _run_dir(profile, name, recipe, dataset, seed, dists_id, log_every)
     checkpoint_every = max(log_every, recipe.checkpoint_every // log_every * log_every)
     train_config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, seed=seed,
                                mixed_precision=recipe.mixed_precision, checkpoint_every=checkpoint_every,

@@ -100,10 +100,10 @@ def loss_curve_figure(histories: Mapping[str, Any], keys: Sequence[str] = ("loss
     present = [k for k in keys if any(k in h.series for h in histories.values())]
     fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 2.6), squeeze=False)
     for ax, key in zip(axes[0], present):
-        for name, history in histories.items():
+        for i, (name, history) in enumerate(histories.items()):
             if key in history.series:
                 steps, values = history.series[key]
-                ax.plot(steps, values, label=name)
+                ax.plot(steps, values, label=name, color=f"C{i}")  # one colour per run in every panel
         ax.set_title(key)
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)
