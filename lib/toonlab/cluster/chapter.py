@@ -200,6 +200,8 @@ def extractor_cost_table(extractors: Mapping[str, Any], dataset: Any, batch: int
         rows.append({"features": name, "dim": extractor.dim,
                      "parameters (M)": round(count_parameters(extractor.model) / 1e6, 3),
                      "images/s": round(cost.images_per_s, 1), "peak memory (MiB)": round(cost.peak_memory_mib),
+                     # on CPU the peak is the whole process's RSS; the rise during the calls is the batch's own
+                     "rise during calls (MiB)": round((cost.peak_memory_bytes - cost.baseline_memory_bytes) / 2**20),
                      "memory": cost.memory_kind, "device": cost.device,
                      "training s (this run)": round((train_seconds or {}).get(name, 0.0), 1)})
     return pd.DataFrame(rows)
