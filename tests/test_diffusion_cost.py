@@ -77,6 +77,10 @@ def test_ratio_table():
     assert ddpm["× peak memory"] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="baseline 'vae' is not among"):
         cost.ratio_table(rows, "vae")
+    by_extra = cost.ratio_table(rows, "gan", memory_column="extra memory (MiB)").set_index("model")
+    assert by_extra.loc["ddpm", "× peak memory"] == pytest.approx(500 / 200)  # (600-100) / (300-100)
+    with pytest.raises(ValueError, match="no column 'vram'"):
+        cost.ratio_table(rows, "gan", memory_column="vram")
 
 
 # -- chapter helpers ----------------------------------------------------------------------------

@@ -96,16 +96,19 @@ def pipeline_cost(pipe: Any, prompt: str, *, name: str, steps: int, batch_size: 
                 count_parameters(pipe.unet))
 
 
-def ratio_table(rows: Sequence[dict[str, Any]], baseline: str) -> pd.DataFrame:
-    """The rows with "× time per image" and "× peak memory" relative to the ``baseline`` model."""
+def ratio_table(rows: Sequence[dict[str, Any]], baseline: str,
+                memory_column: str = "peak memory (MiB)") -> pd.DataFrame:
+    """The rows with "× time per image" and "× memory" (of ``memory_column``) relative to ``baseline``."""
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         raise ValueError("no cost rows to compare")
     if baseline not in set(frame["model"]):
         raise ValueError(f"baseline {baseline!r} is not among the measured models {sorted(frame['model'])}")
+    if memory_column not in frame:
+        raise ValueError(f"no column {memory_column!r} in the cost rows; columns: {list(frame.columns)}")
     base = frame.loc[frame["model"] == baseline].iloc[0]
     frame["× time per image"] = frame["s/image"] / base["s/image"]
-    frame["× peak memory"] = frame["peak memory (MiB)"] / base["peak memory (MiB)"]
+    frame["× peak memory"] = frame[memory_column] / base[memory_column]
     return frame
 
 
