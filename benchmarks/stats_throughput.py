@@ -46,8 +46,8 @@ def _make(args: tuple[int, str]) -> None:
     for _ in range(6):
         x0, y0 = int(rng.integers(0, width - 40)), int(rng.integers(0, height - 40))
         box = (x0, y0, x0 + int(rng.integers(30, width // 2)), y0 + int(rng.integers(30, height // 2)))
-        colour = Image.new("HSV", (1, 1), ((hue_base + int(rng.integers(-20, 21))) % 256,
-                                           int(rng.integers(80, 256)), int(rng.integers(60, 256)))).convert("RGB").getpixel((0, 0))
+        hsv = ((hue_base + int(rng.integers(-20, 21))) % 256, int(rng.integers(80, 256)), int(rng.integers(60, 256)))
+        colour = Image.new("HSV", (1, 1), hsv).convert("RGB").getpixel((0, 0))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
     noise = rng.normal(0, 6, (height, width, 3))
     pixels = np.clip(np.asarray(image, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
@@ -96,11 +96,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=15_300)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--peer-images", type=int, default=600)
-    parser.add_argument("--generate-workers", type=int, default=None, help="processes that draw the images (default: --workers)")
+    parser.add_argument("--generate-workers", type=int, default=None,
+                        help="processes that draw the images (default: --workers)")
     args = parser.parse_args()
     paths, labels = generate(args.images, args.generate_workers or args.workers)
     sizes = sum(p.stat().st_size for p in paths)
-    print(f"{len(paths)} images, {CLASSES} classes, {sizes / 2**20:.0f} MiB, cpu_count={os.cpu_count()}, workers={args.workers}")
+    print(f"{len(paths)} images, {CLASSES} classes, {sizes / 2**20:.0f} MiB, "
+          f"cpu_count={os.cpu_count()}, workers={args.workers}")
 
     cpu_before = _cpu_seconds()
     start = time.perf_counter()
@@ -133,7 +135,8 @@ def main() -> None:
           f"({peer_total / ours_total:.1f}x counting tables and colours)")
     ours = result.images.iloc[: len(subset)][["mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v"]].to_numpy()
     error = np.abs(ours - peer_means).max(axis=0)
-    print("max |ours - peer| per image: RGB {:.4f} {:.4f} {:.4f} (0-255), HSV {:.4f} {:.4f} {:.4f} (0-1)".format(*error))
+    print("max |ours - peer| per image: RGB {:.4f} {:.4f} {:.4f} (0-255), "
+          "HSV {:.4f} {:.4f} {:.4f} (0-1)".format(*error))
     print(f"classes in the table: {len(table) - 1}")
 
 

@@ -98,7 +98,8 @@ def test_robots_and_user_agent_are_honoured(fault_crawl):
     shop, out, summary = fault_crawl
     assert shop.requested("/private/") == []
     assert shop.requested("/robots.txt")
-    assert {r.user_agent for r in shop.requests} == {SiteConfig.from_dict(fixture_site_config("http://x")).politeness.user_agent}
+    expected = SiteConfig.from_dict(fixture_site_config("http://x")).politeness.user_agent
+    assert {r.user_agent for r in shop.requests} == {expected}
     assert "toonlab-scraper" in shop.requests[0].user_agent
 
 
@@ -276,8 +277,9 @@ def _check_complete(out: Path, reference: list) -> None:
     assert _comparable(out) == reference
     rows = read_crawl_manifest(out)
     on_disk = {p.relative_to(out).as_posix() for p in _files(out / "images")}
-    assert {p.name for p in out.iterdir() if p.is_file()} <= {"crawl.lock", "state.json", "manifest.csv", "failures.csv",
-                                                              "duplicates.csv", "near_duplicates.csv", "summary.json"}
+    expected_files = {"crawl.lock", "state.json", "manifest.csv", "failures.csv", "duplicates.csv",
+                      "near_duplicates.csv", "summary.json"}
+    assert {p.name for p in out.iterdir() if p.is_file()} <= expected_files
     assert on_disk == {r["path"] for r in rows}  # nothing lost, nothing extra
     assert len({r["sha256"] for r in rows}) == len(rows)  # nothing duplicated
     assert not [p for p in _files(out) if p.name.endswith(".tmp")]

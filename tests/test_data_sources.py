@@ -197,7 +197,8 @@ def test_kaggle_offline_fails_at_once_with_instructions(monkeypatch):
     called = []
     monkeypatch.setattr(KaggleSource, "download", staticmethod(lambda *a: called.append(a)))
     start = time.monotonic()
-    with pytest.raises(DataSourceError, match=r"cannot be reached.*kaggle.com/datasets/irotem98/toyhollywood.*TOONLAB_DATA_TOYHOLLYWOOD"):
+    expected = r"cannot be reached.*kaggle.com/datasets/irotem98/toyhollywood.*TOONLAB_DATA_TOYHOLLYWOOD"
+    with pytest.raises(DataSourceError, match=expected):
         data.load_images("toyhollywood", 64)
     assert time.monotonic() - start < 5 and called == []
 
@@ -252,4 +253,5 @@ def test_materialize_resumes_after_a_kill_without_duplicates(monkeypatch):
     folder = data.materialize("avatars", 24, limit=10, seed=4, progress=False)
     assert folder == reference
     assert read_manifest(folder / "manifest.csv") == expected
-    assert sorted(os.listdir(folder)) == sorted([e.path for e in expected] + ["manifest.csv", "problems.csv", "recipe.json"])
+    bookkeeping = ["manifest.csv", "problems.csv", "recipe.json"]
+    assert sorted(os.listdir(folder)) == sorted([e.path for e in expected] + bookkeeping)

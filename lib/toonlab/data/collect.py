@@ -92,7 +92,10 @@ def failure_table(out: Path) -> pd.DataFrame:
     return pd.DataFrame([{"cause": c, "count": n, "example": examples[c]} for c, n in sorted(counts.items())])
 
 
-def attribute_table(attributes: list[dict], names: tuple[str, ...] = ("glasses", "hair", "mouth", "skin", "clothing")) -> pd.DataFrame:
+AVATAR_ATTRIBUTES = ("glasses", "hair", "mouth", "skin", "clothing")
+
+
+def attribute_table(attributes: list[dict], names: tuple[str, ...] = AVATAR_ATTRIBUTES) -> pd.DataFrame:
     """How often each value of each attribute occurs (avatars)."""
     rows = []
     for name in names:

@@ -46,7 +46,8 @@ class Problem:
 
 def _recipe(spec: SourceSpec, fingerprint: str, resolution: int, fit: str, limit: int | None, seed: int,
             label: str | None) -> dict[str, Any]:
-    manifest_sha = hashlib.sha256(spec.manifest.read_bytes()).hexdigest() if spec.manifest and spec.manifest.is_file() else ""
+    manifest = spec.manifest
+    manifest_sha = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest and manifest.is_file() else ""
     return {
         "source": spec.name,
         "kind": spec.kind,
@@ -196,7 +197,8 @@ class ImageDataset(torch.utils.data.Dataset):
         with Image.open(self.paths[i]) as image:
             array = np.asarray(image.convert("RGB"))
         if array.shape != (self.resolution, self.resolution, 3):
-            raise DataSourceError(f"{self.paths[i]} is {array.shape}, expected {self.resolution}px square; delete {self.folder}")
+            raise DataSourceError(
+                f"{self.paths[i]} is {array.shape}, expected {self.resolution}px square; delete {self.folder}")
         return array
 
     def _load_all(self) -> torch.Tensor:

@@ -332,7 +332,8 @@ class FixtureShop:
                          else f"<li><a href='{href}'>{number}</a></li>")
         if page < pages:
             links.append(f"<li><a href='{html.escape(self._category_path(cid, page + 1))}'>&gt;</a></li>")
-        crumbs = f"<ul class='breadcrumb'><li><a href='/index.php'>Home</a></li><li><a href='#'>{html.escape(label)}</a></li></ul>"
+        crumbs = ("<ul class='breadcrumb'><li><a href='/index.php'>Home</a></li>"
+                  f"<li><a href='#'>{html.escape(label)}</a></li></ul>")
         return _page(label, f"{crumbs}<h2>{html.escape(label)}</h2><div class='row'>{thumbs}</div>"
                             f"<ul class='pagination'>{''.join(links)}</ul>")
 
@@ -458,8 +459,8 @@ def emoji_products(limit: int | None = None, seed: int = 0) -> list[Product]:
     entries = EmojiSource(get_spec("emoji"))._entries()
     if limit is not None and limit < len(entries):
         entries = [entries[i] for i in sorted(random.Random(seed).sample(range(len(entries)), limit))]
-    return [Product(entry.attributes["name"], entry.label, [read_checked(assets / entry.path, entry.sha256, entry.path)])
-            for entry in entries]
+    return [Product(entry.attributes["name"], entry.label,
+                    [read_checked(assets / entry.path, entry.sha256, entry.path)]) for entry in entries]
 
 
 def fixture_site_config(base_url: str, **politeness: Any) -> dict[str, Any]:

@@ -23,7 +23,8 @@ import yaml
 
 from toonlab import __version__
 
-USER_AGENT = f"toonlab-scraper/{__version__} (+https://github.com/toonlab/toonlab; research crawler; honours robots.txt)"
+USER_AGENT = (f"toonlab-scraper/{__version__} "
+              "(+https://github.com/toonlab/toonlab; research crawler; honours robots.txt)")
 
 
 class SiteConfigError(ValueError):
@@ -81,8 +82,8 @@ class SiteConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> "SiteConfig":
         raw = {**raw, **overrides}
-        missing = [k for k in ("name", "start_urls", "category_links", "next_page", "product_links", "image_links", "label")
-                   if not raw.get(k)]
+        required = ("name", "start_urls", "category_links", "next_page", "product_links", "image_links", "label")
+        missing = [k for k in required if not raw.get(k)]
         if missing:
             raise SiteConfigError(f"site configuration lacks {missing}; see toonlab.data.scrape.config for the format")
         starts = raw["start_urls"]

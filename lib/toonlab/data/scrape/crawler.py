@@ -100,7 +100,8 @@ class Crawler:
                 fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 self._lock_handle.close()
-                raise RuntimeError(f"another crawl is running in {self.out}; wait for it or use another folder") from None
+                raise RuntimeError(
+                    f"another crawl is running in {self.out}; wait for it or use another folder") from None
 
     def _unlock(self) -> None:
         handle = getattr(self, "_lock_handle", None)
@@ -272,7 +273,8 @@ class Crawler:
                 bar.update(len(batch))
                 bar.set_postfix(images=len(state.records), dup=len(state.duplicates), failed=len(state.failures),
                                 refresh=False)
-                if handled >= politeness.checkpoint_every or time.monotonic() - last_save >= politeness.checkpoint_seconds:
+                overdue = time.monotonic() - last_save >= politeness.checkpoint_seconds
+                if handled >= politeness.checkpoint_every or overdue:
                     self._checkpoint(state)
                     last_save, handled = time.monotonic(), 0
         bar.close()
@@ -296,7 +298,8 @@ class Crawler:
         _write_csv(self.out / "manifest.csv", MANIFEST_FIELDS, state.records)
         _write_csv(self.out / "failures.csv", ("url", "kind", "cause", "detail", "attempts", "referer"), state.failures)
         _write_csv(self.out / "duplicates.csv", ("url", "duplicate_of", "sha256"), state.duplicates)
-        pairs = near_duplicate_pairs([r["phash"] for r in state.records], self.config.politeness.near_duplicate_distance)
+        distance = self.config.politeness.near_duplicate_distance
+        pairs = near_duplicate_pairs([r["phash"] for r in state.records], distance)
         _write_csv(self.out / "near_duplicates.csv", ("url", "near_duplicate_of", "distance"),
                    [{"url": state.records[j]["url"], "near_duplicate_of": state.records[i]["url"], "distance": d}
                     for i, j, d in pairs])

@@ -50,7 +50,8 @@ def _render_lfw(array: np.ndarray, entry: ManifestEntry, resolution: int) -> Ima
 class PhotoSource(ImageSource):
     def items(self, limit: int | None, seed: int) -> list[Item]:
         if self.spec.manifest is None or not self.spec.manifest.is_file():
-            raise DataSourceError(f"photos manifest {self.spec.manifest} is missing; `python -m toonlab.data manifest photos`")
+            raise DataSourceError(
+                f"photos manifest {self.spec.manifest} is missing; `python -m toonlab.data manifest photos`")
         data_dir = skimage_data_dir()
         entries = read_manifest(self.spec.manifest)
         lfw_sha = next((e.attributes["file_sha256"] for e in entries if e.path.startswith(LFW_FILE)), None)
@@ -63,7 +64,8 @@ class PhotoSource(ImageSource):
                 render = partial(_render_png, data_dir, entry)
             key = entry.path.replace(".npy#", "-").replace(".png", "")
             attributes = {k: v for k, v in entry.attributes.items() if k != "file_sha256"}
-            items.append(Item(key=key, label=entry.label, render=render, attributes=attributes, origin=f"skimage:{entry.path}"))
+            items.append(Item(key=key, label=entry.label, render=render, attributes=attributes,
+                              origin=f"skimage:{entry.path}"))
         return seeded_subset(items, limit, seed)
 
 
