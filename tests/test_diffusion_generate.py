@@ -54,7 +54,8 @@ def reference(pipe, tmp_path_factory):
 
 def test_prompt_templates():
     assert prompts.popyou_prompts(["Alan Turing"]) == ["funko pop figure of Alan Turing in a white background"]
-    assert prompts.popyou_text_prompts()[1] == "funko pop figure of a woman with a blonde short hair in a white background"
+    expected = "funko pop figure of a woman with a blonde short hair in a white background"
+    assert prompts.popyou_text_prompts()[1] == expected
     assert prompts.expand(["a {name}", "b {name}"], ["x", "y"]) == ["a x", "a y", "b x", "b y"]
     with pytest.raises(ValueError, match="no {name} placeholder"):
         prompts.expand(["a photo"], ["x"])
@@ -70,6 +71,7 @@ def test_job_maps_indices_to_prompts_and_seeds():
     assert len(j) == 6
     assert [j.prompt(i) for i in range(6)] == [p for p in j.prompts for _ in range(2)]
     assert len({j.seed_of(i) for i in range(6)}) == 6
+    assert j.fingerprint() == job().fingerprint() != job(seed=6).fingerprint()
     with pytest.raises(ValueError, match="non-empty prompt"):
         job(prompts=())
     with pytest.raises(ValueError, match="name the model"):

@@ -74,6 +74,10 @@ class GenerationJob:
     def to_dict(self) -> dict[str, Any]:
         return {"format": JOB_FORMAT, **asdict(self), "prompts": list(self.prompts)}
 
+    def fingerprint(self) -> str:
+        """A short hash of the job: a folder name that changes whenever any setting does."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
 
 @dataclass
 class GenerationReport:

@@ -19,8 +19,6 @@ from toonlab import atomic
 from toonlab.diffusion.ddpm import DDPMConfig, DDPMTask, sample, sample_grid, save_unet
 from toonlab.train import Callback, Trainer, TrainConfig, TrainResult
 
-EMA_DECAY = 0.9999  # the DDPM paper's EMA decay (short ci runs pass a smaller one)
-
 
 def grid_path(out_dir: str | Path, step: int) -> Path:
     return Path(out_dir) / "samples" / f"step-{step:08d}.png"
@@ -95,5 +93,5 @@ def train_ddpm(dataset: Dataset, config: DDPMConfig, train: TrainConfig, out_dir
     return DDPMRun(trainer, result, config, weights)
 
 
-__all__ = ["EMA_DECAY", "DDPMRun", "SampleGrid", "grid_path", "save_png", "save_unet", "to_pil", "train_ddpm",
+__all__ = ["DDPMRun", "SampleGrid", "grid_path", "save_png", "save_unet", "to_pil", "train_ddpm",
            "TrainConfig"]
