@@ -10,6 +10,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from toonlab.cluster import ALGORITHMS, ClusterConfig, cluster, run_benchmark, summarize
+from toonlab.cluster import algorithms
 from toonlab.cluster import graph as graphs
 from toonlab.cluster.algorithms import SCALING, Ward
 from toonlab.cluster.benchmark import METRICS, best_run, pretty
@@ -76,6 +77,20 @@ def test_sparse_path_close_to_dense_with_few_neighbours(blobs):
     dense, _ = cluster(x, "agglomerative", 5, config=ClusterConfig(graph="dense"))
     knn, _ = cluster(x, "agglomerative", 5, config=ClusterConfig(graph="knn", n_neighbors=15))
     assert adjusted_rand_score(dense, knn) > 0.7
+
+
+def test_spectral_affinity_is_built_once_per_features(blobs, monkeypatch):
+    x, _ = blobs
+    calls = []
+    original = graphs.knn_rbf_affinity
+    monkeypatch.setattr(graphs, "knn_rbf_affinity", lambda *a: calls.append(1) or original(*a))
+    config = ClusterConfig(graph="knn", n_neighbors=11)
+    first = [cluster(x, "spectral", 5, seed=s, config=config)[0] for s in (0, 1)]
+    assert len(calls) == 1  # the second seed reused the graph
+    cluster(x + 1e-3, "spectral", 5, seed=0, config=config)
+    assert len(calls) == 2  # other features: a new graph
+    algorithms._AFFINITY_CACHE.clear()
+    np.testing.assert_array_equal(cluster(x, "spectral", 5, seed=1, config=config)[0], first[1])
 
 
 def test_auto_graph_switches_at_dense_limit(blobs):
