@@ -51,8 +51,8 @@ def test_mc_kl_is_unbiased_for_the_closed_form():
     x = torch.rand(2, 3, 16, 16)
     _, mu, log_var = model.encode(x)
     closed = (0.5 * (mu**2 + log_var.exp() - 1 - log_var)).mean()
-    estimates = torch.stack([vae_losses(model, x, 0.1)["kl"] for _ in range(400)])
-    assert estimates.mean().item() == pytest.approx(closed.item(), abs=4 * estimates.std().item() / 20 + 1e-3)
+    estimates = torch.stack([vae_losses(model, x, 0.1)["kl"] for _ in range(100)])
+    assert estimates.mean().item() == pytest.approx(closed.item(), abs=4 * estimates.std().item() / 10 + 1e-3)
 
 
 def test_losses_are_float32_under_bf16_autocast():
