@@ -12,6 +12,7 @@ from toonlab import gan_baselines as chapter
 def test_scaled_preset_moves_resolution_and_keeps_lucidrains_width_rule():
     fastgan = chapter.scaled_preset("toyhollywood_fastgan", 64, tiny=True, steps=3)
     assert fastgan.model.resolution == 64 and fastgan.model.ngf == 8 and fastgan.steps == 3
+    assert chapter.scaled_preset("toyhollywood_fastgan", 64, tiny=True, model={"ngf": 16}).model.ngf == 16
     sg2 = chapter.scaled_preset("toyhollywood_stylegan2", 64)
     # capacity 16 at 64 px: 16 * 2 * 64 / res, at most 512 (stylegan2-pytorch's widths)
     assert [sg2.model.width(r) for r in (4, 8, 16, 32, 64)] == [512, 256, 128, 64, 32]

@@ -47,7 +47,10 @@ GENERATOR_CLASSES = {"dcgan": (DCGANConfig, DCGANGenerator), "fastgan": (FastGAN
 
 
 def scaled_preset(name: str, resolution: int, tiny: bool = False, **changes: Any) -> presets.GANPreset:
-    """A source preset moved to ``resolution``; ``tiny`` swaps in :data:`TINY_WIDTHS` (``ci`` only)."""
+    """A source preset moved to ``resolution``; ``tiny`` swaps in :data:`TINY_WIDTHS` (``ci`` only).
+
+    ``changes`` replace preset fields; ``model={...}`` changes model-config fields on top of the above.
+    """
     preset = presets.get(name)
     model: dict[str, Any] = {"resolution": resolution}
     if preset.kind == "stylegan2" and preset.model.channel_base is not None:
@@ -55,6 +58,7 @@ def scaled_preset(name: str, resolution: int, tiny: bool = False, **changes: Any
         model["channel_base"] = preset.model.channel_base * resolution // preset.model.resolution
     if tiny:
         model.update(TINY_WIDTHS[preset.kind])
+    model.update(changes.pop("model", None) or {})  # explicit model changes win
     return preset.replace(model=model, **changes)
 
 
