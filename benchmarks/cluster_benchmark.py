@@ -25,6 +25,7 @@ import pandas as pd
 
 from toonlab.cluster import ClusterConfig, cluster, run_benchmark, summarize
 from toonlab.cluster.benchmark import pretty
+from toonlab.cluster.chapter import wall_time_table
 from toonlab.metrics.clustering import ari, hungarian_accuracy
 from toonlab.metrics.cost import measure
 
@@ -96,6 +97,8 @@ def main() -> None:
     summary = summarize(whole.runs)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(pretty(summary).to_string(index=False))
+        print("\nwall seconds per run (mean over seeds):")
+        print(wall_time_table(summary).to_string(index=False))
         print(f"\nwhole benchmark: {total:.1f} s wall, {len(whole.runs)} runs, "
               f"peak RSS {cost.peak_memory_mib:.0f} MiB ({cost.memory_kind})")
         print("graphs used:", dict(zip(summary["method"], summary["graph"])))
