@@ -82,3 +82,18 @@ def test_reference_stats_are_reused_for_fd_and_kid():
     assert via_stats.value == pytest.approx(via_images.value)
     assert via_stats.kid_mean == pytest.approx(via_images.kid_mean)
     assert via_stats.distance_name.startswith("random-feature FD")  # never called FID
+
+
+def test_build_extractor_names_each_distance_honestly():
+    assert chapter.build_extractor("random", "full").distance_name.startswith("random-feature FD")
+    assert chapter.build_extractor("inception", "ci").distance_name.startswith("random-feature FD")  # ci: no weights
+    with pytest.raises(ValueError, match="features must be one of"):
+        chapter.build_extractor("clip", "ci")
+
+
+def test_run_folder_changes_with_the_architecture_not_the_step_count(tmp_path):
+    a = chapter.scaled_preset("toyhollywood_fastgan", 64, tiny=True, steps=10)
+    assert chapter.run_folder(tmp_path, "f", a, "avatars", 0) == chapter.run_folder(tmp_path, "f", a.replace(steps=99), "avatars", 0)
+    assert chapter.run_folder(tmp_path, "f", a, "avatars", 0) != chapter.run_folder(
+        tmp_path, "f", a.replace(model={"ngf": 16}), "avatars", 0)
+    assert chapter.run_folder(tmp_path, "f", a, "avatars", 0) != chapter.run_folder(tmp_path, "f", a, "avatars", 1)

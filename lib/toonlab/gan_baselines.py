@@ -18,6 +18,7 @@ Layer 6 (a chapter module): it composes the networks (:mod:`toonlab.gan`), the s
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,17 @@ def scaled_preset(name: str, resolution: int, tiny: bool = False, **changes: Any
         model.update(TINY_WIDTHS[preset.kind])
     model.update(changes.pop("model", None) or {})  # explicit model changes win
     return preset.replace(model=model, **changes)
+
+
+def run_folder(root: str | Path, name: str, preset: presets.GANPreset, data: str, seed: int) -> Path:
+    """Where a run's checkpoints live: named by preset, data and seed, plus a digest of everything that
+    shapes the weights (model config, optimiser, augmentation, batch, EMA) but not the step count, so a
+    longer run resumes the shorter one and a changed architecture never trips over an old checkpoint."""
+    shape = {"model": dataclasses.asdict(preset.model), "lr": preset.lr, "betas": list(preset.betas),
+             "augment": preset.augment, "options": preset.options, "batch": preset.batch_size,
+             "ema": preset.ema_decay, "kind": preset.kind}
+    digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return Path(root) / f"{name}-{data}-{preset.model.resolution}px-seed{seed}-{digest}"
 
 
 @dataclass
@@ -148,6 +160,29 @@ def sample_images(generator: torch.nn.Module, n: int, seed: int, batch_size: int
 def stack_images(dataset: Dataset, indices: Sequence[int] | None = None) -> torch.Tensor:
     indices = range(len(dataset)) if indices is None else indices
     return torch.stack([dataset[i][0] if isinstance(dataset[i], (tuple, list)) else dataset[i] for i in indices])
+
+
+FEATURES = ("inception", "toon", "random")
+
+
+def build_extractor(features: str, profile: str, device: str | torch.device = "cpu", seed: int = 0):
+    """The network behind the chapter's distances, labelled by what its numbers may be called.
+
+    ``inception``: pytorch-fid's weights (FID, the sources' protocol; ``ci`` gets random-init Inception,
+    labelled smoke); ``toon``: the book's frozen toon classifier (FD-toon, comparable across chapters,
+    what the offline ``gpu`` profile can have); ``random``: random-init Inception (smoke) in any profile.
+    """
+    from toonlab import zoo
+    from toonlab.metrics.extractors import inception_extractor
+
+    if features == "toon":
+        from toonlab.metrics.toon_features import load_toon_features, toon_extractor
+
+        return toon_extractor(load_toon_features(device=device))
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {list(FEATURES)}, got {features!r}")
+    return inception_extractor(zoo.load("inception", "ci" if features == "random" else profile, device=device,
+                                        seed=seed))
 
 
 def reference_stats(reference: torch.Tensor, extractor: Any):
