@@ -93,7 +93,8 @@ class Task:
 
 
 class Callback:
-    """Runs every ``every`` steps (and after the last) on the main process, RNG isolated.
+    """Runs every ``every`` steps (and after the last) on the main process, RNG isolated, under
+    ``torch.no_grad()``.
 
     Return a mapping of numbers to add them to the loss log (e.g. ``{"fid": 41.2}``).
     """
