@@ -55,6 +55,10 @@ class TrainConfig:
     log_every: int = 10  # steps averaged into one loss-log entry
     num_workers: int = 0  # DataLoader workers
     progress: bool = True  # tqdm progress bar on the main process
+    # DDP (under `accelerate launch`): GAN steps leave parameters unused in some passes (FastGAN's decoders
+    # on fakes) and keep per-process BatchNorm statistics, as rosinality's train.py does
+    find_unused_parameters: bool = True
+    broadcast_buffers: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -126,7 +130,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.checkpoint_dir = self.out_dir / "checkpoints"
         self.callbacks = list(callbacks)
-        self.accelerator = accelerator or _make_accelerator(config.mixed_precision)
+        self.accelerator = accelerator or _make_accelerator(config)
         self.step = 0
         self.history = LossLog()
         self.ema: dict[str, EMA] = {}
@@ -295,9 +299,14 @@ class Trainer:
         return TrainResult(self.step, resumed_from, self.history, last_checkpoint)
 
 
-def _make_accelerator(mixed_precision: str) -> Accelerator:
+def _make_accelerator(config: TrainConfig) -> Accelerator:
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    mixed_precision = config.mixed_precision
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=config.find_unused_parameters,
+                                        broadcast_buffers=config.broadcast_buffers)
     try:
-        return Accelerator(mixed_precision=mixed_precision)
+        return Accelerator(mixed_precision=mixed_precision, kwargs_handlers=[ddp])
     except ValueError as error:  # accelerate's process-wide state was created with another precision
         from accelerate.state import AcceleratorState, PartialState
 
@@ -311,7 +320,7 @@ def _make_accelerator(mixed_precision: str) -> Accelerator:
         # not be used for training afterwards.
         log.warning("re-initialising accelerate's state for mixed_precision=%r", mixed_precision)
         AcceleratorState._reset_state()
-        return Accelerator(mixed_precision=mixed_precision)
+        return Accelerator(mixed_precision=mixed_precision, kwargs_handlers=[ddp])
 
 
 def asdict(config: TrainConfig) -> dict[str, Any]:
