@@ -251,7 +251,13 @@ class Measurement:
 
 def run_contender(name: str, build: Callable[[], object], images: torch.Tensor, batch: int, steps: int, timed: int,
                   warmup: int, seed: int, device: str, latent_dim: int, eval_images: int, extractor) -> Measurement:
+    import random as python_random
+
+    import numpy as np
+
     torch.manual_seed(seed)
+    python_random.seed(seed)  # the peers draw augmentation and style-mixing coins from `random`
+    np.random.seed(seed)
     contender = build()
     sampler = StepBatchSampler(len(images), batch, steps, seed)
     cuda = device.startswith("cuda")
