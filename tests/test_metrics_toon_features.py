@@ -46,6 +46,9 @@ def test_network_resizes_any_input_and_returns_features_and_logits():
     assert config == net.config
     with pytest.raises(ValueError, match="at least one label space"):
         ToonNet(ToonConfig(heads={}))
+    incomplete = {k: v for k, v in net.config.to_dict().items() if k != "channels"}
+    with pytest.raises(ToonFeaturesError, match="channels"):
+        ToonConfig.from_dict(incomplete)
 
 
 def test_multitask_loss_uses_only_the_heads_that_apply():

@@ -16,6 +16,7 @@ writes the frozen weights (safetensors) and a record with their sha256 and the h
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -279,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
 
     config = ToonTrainingConfig(seed=args.seed, steps=args.steps, batch_size=args.batch_size,
                                 avatars_train=args.avatars)
-    key = f"seed{config.seed}-steps{config.steps}-bs{config.batch_size}-av{config.avatars_train}"
+    # one checkpoint folder per complete setting, so a resume never meets a run of other settings
+    settings = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()}, sort_keys=True)
+    key = f"seed{config.seed}-steps{config.steps}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
     work_dir = args.work_dir or cache_dir("toon_features", key)
     weights = args.out or repo_root() / WEIGHTS_FILE
     record_path = args.record or repo_root() / RECORD_FILE
