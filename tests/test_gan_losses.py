@@ -45,6 +45,22 @@ def test_r1_of_a_linear_critic_is_the_squared_weight_norm():
         losses.r1_penalty(logits, images.detach())
 
 
+def test_fixed_margin_hinge():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])
+    torch.testing.assert_close(losses.hinge_discriminator(real, fake), torch.tensor((0 + 0.5) / 2 + (0 + 1) / 2))
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    """D(x) = <w, x>: the gradient is w for every image, so the penalty is (||w|| - 1)^2; two outputs add."""
+    w = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]])  # ||w|| = 5
+    x = torch.randn(3, 1, 2, 2, requires_grad=True)
+    logits = (x * w).flatten(1).sum(1)
+    torch.testing.assert_close(losses.gradient_penalty(logits, x), torch.tensor(16.0))
+    torch.testing.assert_close(losses.gradient_penalty([logits, 0 * logits], x), torch.tensor(16.0))
+    with pytest.raises(ValueError, match="requires_grad"):
+        losses.gradient_penalty(logits.detach(), x.detach())
+
+
 def test_path_length_matches_an_explicit_jacobian():
     torch.manual_seed(0)
     n_latent, w_dim, size = 3, 4, 5

@@ -50,8 +50,11 @@ def test_training_steps_change_weights_and_stay_finite(name, tmp_path):
         changed = [n for n, p in params.items() if not torch.equal(p, before[key][n])]
         assert len(changed) > len(params) // 2, f"{key}: only {len(changed)}/{len(params)} parameters moved"
     if preset.kind == "stylegan2":
-        assert {"r1", "path_length"} <= set(result.history.series)
+        regulariser = preset.options.get("regulariser", "r1")
+        assert {regulariser, "path_length"} <= set(result.history.series)
         assert trainer.task.mean_path_length > 0
+    if preset.options.get("gp_every"):
+        assert "gp" in result.history.series  # lightweight-gan's gradient penalty ran
     if preset.ema_decay:
         ema, live = trainer.model("G"), trainer.unwrap("G")
         assert any(not torch.equal(a, b) for a, b in zip(ema.parameters(), live.parameters()))
@@ -100,6 +103,26 @@ def test_presets_cover_the_sources_and_build():
     assert (comics.model.latent_dim, comics.lr, comics.betas) == (100, 2e-4, (0.5, 0.999))
     with pytest.raises(KeyError, match="known presets"):
         presets.get("biggan")
+
+
+def test_toyhollywood_stylegan2_trains_like_stylegan2_pytorch():
+    """lucidrains' optimisers: Adam (0.5, 0.9), D at 2x lr, no lazy-regularisation rescaling; hinge + GP."""
+    task = build_task(tiny_preset("toyhollywood_stylegan2"))
+    g_group, d_group = task.optimizers["G"].param_groups[0], task.optimizers["D"].param_groups[0]
+    assert g_group["lr"] == pytest.approx(2e-4) and d_group["lr"] == pytest.approx(4e-4)
+    assert g_group["betas"] == d_group["betas"] == (0.5, 0.9)
+    assert (task.loss, task.regulariser) == ("hinge", "gp")
+
+
+def test_unknown_gan_losses_are_named():
+    from toonlab.train.gan_tasks import StyleGAN2Task
+
+    config = presets.get("toyhollywood_stylegan2").replace(model=TINY_MODELS["toyhollywood_stylegan2"]).model
+    with pytest.raises(ValueError, match="regulariser one of"):
+        StyleGAN2Task(config, regulariser="wgan")
+    fastgan = presets.get("toyhollywood_fastgan").replace(model=TINY_MODELS["toyhollywood_fastgan"]).model
+    with pytest.raises(ValueError, match="FastGAN loss must be one of"):
+        FastGANTask(fastgan, loss="bce")
 
 
 def test_stylegan2_lazy_regularisation_rescales_adam():

@@ -41,6 +41,25 @@ def hinge_generator(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.mean()
 
 
+def hinge_discriminator(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """relu(1 - D(x)) + relu(1 + D(G(z))) (Lim & Ye 2017): the fixed-margin hinge of lucidrains'
+    stylegan2-pytorch and lightweight-gan, which ToyHollyWood trained with."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def gradient_penalty(real_logits: torch.Tensor | list[torch.Tensor], real_images: torch.Tensor) -> torch.Tensor:
+    """The WGAN-GP form (Gulrajani et al. 2017) taken at the real images, as lucidrains' two libraries
+    apply it: mean over the batch of (||d D(x) / d x|| - 1)^2, the gradients of several outputs summed.
+
+    ``real_images`` must have ``requires_grad`` set before ``real_logits`` were computed.
+    """
+    if not real_images.requires_grad:
+        raise ValueError("gradient_penalty needs real_images.requires_grad_(True) before the discriminator sees them")
+    outputs = real_logits if isinstance(real_logits, (list, tuple)) else [real_logits]
+    grads = torch.autograd.grad([o.sum() for o in outputs], real_images, create_graph=True)[0]
+    return (grads.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
 # -- StyleGAN2 (Karras et al. 2020): logistic loss, R1, path length ------------------------------------
 
 

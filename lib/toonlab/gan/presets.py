@@ -76,10 +76,13 @@ register(GANPreset(
     source="ToyHollyWood: lucidrains lightweight-gan (a FastGAN re-implementation)",
     model=FastGANConfig(resolution=128, latent_dim=256, ngf=64, ndf=64),
     batch_size=4, steps=150_000, lr=2e-4, betas=(0.5, 0.9), ema_decay=0.995, augment="translation,cutout",
-    options={"reconstruction_loss": "mse"}, fid_samples=12_800,
+    options={"reconstruction_loss": "mse", "loss": "hinge", "gp_every": 4, "gp_weight": 10.0}, fid_samples=12_800,
     notes="128 px, latent 256, batch 4, lr 2e-4, hinge, translation+cutout, FID on 12,800 EMA images with "
           "pytorch-fid: as reported. Unstated, so lightweight-gan's defaults: 150k steps, Adam betas "
-          "(0.5, 0.9), EMA 0.995, MSE reconstruction. Our FastGAN network replaces lightweight-gan's.",
+          "(0.5, 0.9), fixed-margin hinge with a gradient penalty (weight 10) every 4th step, MSE "
+          "reconstruction. Our FastGAN network replaces lightweight-gan's. Our choice, not the library's: the "
+          "EMA generator is updated every step with decay 0.995 from step 0 (lightweight-gan averages with "
+          "0.995 only every 10 steps after step 20,000, and resets the average until step 25,000).",
 ))
 
 register(GANPreset(
@@ -88,12 +91,16 @@ register(GANPreset(
     # lucidrains' widths: capacity * 2 * (size / res), at most 512 -> channel_base = 16 * 2 * 128.
     model=StyleGAN2Config(resolution=128, style_dim=512, n_mlp=8, channel_base=16 * 2 * 128, channel_max=512),
     batch_size=5, steps=150_000, lr=2e-4, betas=(0.5, 0.9), ema_decay=0.99,
-    options={"d_lr_mult": 2.0, "mixing_prob": 0.9, "r1_gamma": 10.0, "d_reg_every": 4, "pl_weight": 0.0},
+    options={"d_lr_mult": 2.0, "mixing_prob": 0.9, "loss": "hinge", "regulariser": "gp", "gp_weight": 10.0,
+             "d_reg_every": 4, "pl_weight": 0.0, "lazy_regularisation": False},
     fid_samples=12_800, truncation_psi=0.6,
     notes="128 px, capacity 16, lr 2e-4, TTUR x2 (discriminator lr 4e-4), mixing 0.9, psi 0.6: as reported. "
-          "Unstated, so stylegan2-pytorch's defaults: batch 5, 150k steps, Adam (0.5, 0.9), gradient penalty "
-          "every 4 steps, EMA 0.99; path-length regularisation off (lucidrains applies it only late). "
-          "Our rosinality-layout network replaces lucidrains'.",
+          "Unstated, so stylegan2-pytorch's defaults: batch 5, 150k steps, Adam (0.5, 0.9) for both networks, "
+          "hinge losses, gradient penalty (weight 10) every 4 steps added to that step's loss (no lazy "
+          "rescaling of lr or betas). Our rosinality-layout network replaces lucidrains'. Our choices, not the "
+          "library's: path-length regularisation off (lucidrains adds it every 32 steps after step 5,000), "
+          "and the EMA generator updated every step with decay 0.99 from step 0 (lucidrains: every 10 steps "
+          "after step 20,000, the average reset until step 25,000).",
 ))
 
 register(GANPreset(

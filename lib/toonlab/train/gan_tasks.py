@@ -2,8 +2,9 @@
 
 Every step follows its source: DCGAN's alternating BCE steps, the official FastGAN step (random-margin
 hinge + self-supervised reconstruction, DiffAugment on both outputs), and rosinality's StyleGAN2 step
-(logistic loss, style mixing, lazy R1 and path-length regularisation). Images arrive in [0, 1] from the
-data layer and are mapped to [-1, 1] here.
+(logistic loss, style mixing, lazy R1 and path-length regularisation). ToyHollyWood's presets switch the
+last two to the losses of the lucidrains libraries it trained with (fixed-margin hinge, gradient penalty
+every 4th step). Images arrive in [0, 1] from the data layer and are mapped to [-1, 1] here.
 """
 
 from __future__ import annotations
@@ -72,10 +73,23 @@ class DCGANTask(Task):
 
 class FastGANTask(Task):
     """The official FastGAN step: D learns real (with reconstructions of the whole image, the small image
-    and a random quarter) vs fake with a random-margin hinge; G minimises -D(G(z))."""
+    and a random quarter) vs fake with a random-margin hinge; G minimises -D(G(z)).
+
+    ``loss="hinge", gp_every=4`` is lucidrains' lightweight-gan's choice instead (what ToyHollyWood
+    trained with): the fixed-margin hinge, and every 4th step the gradient penalty (||grad|| - 1)^2 of
+    the real logits at the real images, weight ``gp_weight``, added to that step's D loss.
+    """
+
+    LOSSES = ("random_margin_hinge", "hinge")
 
     def __init__(self, config: FastGANConfig, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                 augment: str = "color,translation", reconstruction_loss: str = "mse") -> None:
+                 augment: str = "color,translation", reconstruction_loss: str = "mse",
+                 loss: str = "random_margin_hinge", gp_every: int = 0, gp_weight: float = 10.0) -> None:
+        if loss not in self.LOSSES:
+            raise ValueError(f"FastGAN loss must be one of {self.LOSSES}, got {loss!r}")
+        if gp_every < 0:
+            raise ValueError(f"gp_every must be >= 0 (0 = no gradient penalty), got {gp_every}")
+        self.loss, self.gp_every, self.gp_weight = loss, gp_every, gp_weight
         self.config = config
         G, D = FastGANGenerator(config), FastGANDiscriminator(config)
         self.models = {"G": G, "D": D}
@@ -92,18 +106,29 @@ class FastGANTask(Task):
         real = images_from(batch)
         z = torch.randn(real.shape[0], self.config.latent_dim, device=real.device)
         part = int(torch.randint(0, 4, ()).item())
+        with_gp = self.gp_every > 0 and self.gp_weight > 0 and step % self.gp_every == 0
         with accelerator.autocast():
             fake_big, fake_small = G(z)
             # As officially: real is augmented once (D resizes it for its small branch); each fake output
             # is augmented on its own.
-            real_aug = self.augment(real)
+            real_input = real.detach().requires_grad_(with_gp)
+            real_aug = self.augment(real_input)
             fakes = [self.augment(fake_big), self.augment(fake_small)]
             out_real = D(real_aug, part=part)
-            targets = reconstruction_targets(real_aug, part, self.config.small_resolution)
+            targets = reconstruction_targets(real_aug.detach(), part, self.config.small_resolution)
             loss_rec = sum(self._reconstruction_loss(rec, tgt) for rec, tgt in zip(out_real.reconstructions, targets))
-            loss_real = losses.random_margin_hinge_real(out_real.logits)
-            loss_fake = losses.random_margin_hinge_fake(D([f.detach() for f in fakes]).logits)
-            loss_d = loss_real + loss_fake + loss_rec
+            fake_logits = D([f.detach() for f in fakes]).logits
+            if self.loss == "hinge":
+                loss_adv = losses.hinge_discriminator(out_real.logits, fake_logits)
+            else:
+                loss_adv = (losses.random_margin_hinge_real(out_real.logits)
+                            + losses.random_margin_hinge_fake(fake_logits))
+            loss_d = loss_adv + loss_rec
+        logs = {}
+        if with_gp:
+            gp = losses.gradient_penalty(out_real.logits.float(), real_input)
+            loss_d = loss_d + self.gp_weight * gp
+            logs["gp"] = gp.detach()
         self.optimizers["D"].zero_grad(set_to_none=True)
         accelerator.backward(loss_d)
         self.optimizers["D"].step()
@@ -112,30 +137,46 @@ class FastGANTask(Task):
         self.optimizers["G"].zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
         self.optimizers["G"].step()
-        return {"loss_d": (loss_real + loss_fake).detach(), "loss_rec": loss_rec.detach(), "loss_g": loss_g.detach(),
-                "d_real": out_real.logits.detach().mean()}
+        return {"loss_d": loss_adv.detach(), "loss_rec": loss_rec.detach(), "loss_g": loss_g.detach(),
+                "d_real": out_real.logits.detach().mean(), **logs}
 
 
 class StyleGAN2Task(Task):
-    """rosinality's train.py step: logistic D step, lazy R1; non-saturating G step with style mixing,
-    lazy path-length regularisation. Lazy regularisation rescales lr and betas by k / (k + 1)."""
+    """rosinality's train.py step by default: logistic D step, lazy R1; non-saturating G step with style
+    mixing, lazy path-length regularisation. Lazy regularisation rescales lr and betas by k / (k + 1).
+
+    ``loss="hinge", regulariser="gp", lazy_regularisation=False`` is instead the step of lucidrains'
+    stylegan2-pytorch (what ToyHollyWood trained with): hinge losses, and every ``d_reg_every`` steps the
+    gradient penalty (||grad|| - 1)^2 at the real images added to that step's D loss, with no rescaling.
+    """
+
+    LOSSES = ("logistic", "hinge")
+    REGULARISERS = ("r1", "gp")
 
     def __init__(self, config: StyleGAN2Config, lr: float = 2e-3, betas: tuple[float, float] = (0.0, 0.99),
                  d_lr_mult: float = 1.0, mixing_prob: float = 0.9, r1_gamma: float = 10.0, d_reg_every: int = 16,
-                 pl_weight: float = 2.0, g_reg_every: int = 4, pl_batch_shrink: int = 2, augment: str = "") -> None:
+                 pl_weight: float = 2.0, g_reg_every: int = 4, pl_batch_shrink: int = 2, augment: str = "",
+                 loss: str = "logistic", regulariser: str = "r1", gp_weight: float = 10.0,
+                 lazy_regularisation: bool = True) -> None:
         if d_reg_every < 1 or g_reg_every < 1 or pl_batch_shrink < 1:
             raise ValueError("d_reg_every, g_reg_every and pl_batch_shrink must be >= 1")
+        if loss not in self.LOSSES or regulariser not in self.REGULARISERS:
+            raise ValueError(f"StyleGAN2 loss must be one of {self.LOSSES} (got {loss!r}) and regulariser one of "
+                             f"{self.REGULARISERS} (got {regulariser!r})")
         self.config = config
         G, D = StyleGAN2Generator(config), StyleGAN2Discriminator(config)
         self.models = {"G": G, "D": D}
-        g_ratio = g_reg_every / (g_reg_every + 1) if pl_weight > 0 else 1.0
-        d_ratio = d_reg_every / (d_reg_every + 1) if r1_gamma > 0 else 1.0
+        g_ratio = g_reg_every / (g_reg_every + 1) if lazy_regularisation and pl_weight > 0 else 1.0
+        d_ratio = (d_reg_every / (d_reg_every + 1)
+                   if lazy_regularisation and regulariser == "r1" and r1_gamma > 0 else 1.0)
         self.optimizers = {
             "G": torch.optim.Adam(G.parameters(), lr=lr * g_ratio, betas=(betas[0] ** g_ratio, betas[1] ** g_ratio)),
             "D": torch.optim.Adam(D.parameters(), lr=lr * d_lr_mult * d_ratio,
                                   betas=(betas[0] ** d_ratio, betas[1] ** d_ratio)),
         }
         self.mixing_prob, self.r1_gamma, self.d_reg_every = mixing_prob, r1_gamma, d_reg_every
+        self.loss, self.regulariser, self.gp_weight = loss, regulariser, gp_weight
+        self.lazy_regularisation = lazy_regularisation
         self.pl_weight, self.g_reg_every, self.pl_batch_shrink = pl_weight, g_reg_every, pl_batch_shrink
         self.augment = DiffAugment(augment)
         self.mean_path_length = torch.zeros(())
@@ -155,21 +196,30 @@ class StyleGAN2Task(Task):
 
         set_requires_grad(G, False)
         set_requires_grad(D, True)
+        d_loss = losses.hinge_discriminator if self.loss == "hinge" else losses.logistic_discriminator
+        with_gp = self.regulariser == "gp" and self.gp_weight > 0 and step % self.d_reg_every == 0
         with accelerator.autocast():
             fake, _ = G(noise(batch_size, style_dim))
-            loss_d = losses.logistic_discriminator(D(self.augment(real)), D(self.augment(fake)))
+            real_input = real.detach().requires_grad_(with_gp)
+            real_logits = D(self.augment(real_input))
+            loss_d = d_loss(real_logits, D(self.augment(fake)))
+        logs["loss_d"] = loss_d.detach()
+        if with_gp:
+            gp = losses.gradient_penalty(real_logits.float(), real_input)
+            loss_d = loss_d + self.gp_weight * gp
+            logs["gp"] = gp.detach()
         self.optimizers["D"].zero_grad(set_to_none=True)
         accelerator.backward(loss_d)
         self.optimizers["D"].step()
-        logs["loss_d"] = loss_d.detach()
 
-        if self.r1_gamma > 0 and step % self.d_reg_every == 0:
+        if self.regulariser == "r1" and self.r1_gamma > 0 and step % self.d_reg_every == 0:
             real_input = real.detach().requires_grad_(True)
             real_logits = D(self.augment(real_input))
             r1 = losses.r1_penalty(real_logits, real_input)
             self.optimizers["D"].zero_grad(set_to_none=True)
             # x d_reg_every: the penalty is applied 1/k as often; + 0 * logit keeps every D output in the graph
-            accelerator.backward(self.r1_gamma / 2 * r1 * self.d_reg_every + 0 * real_logits[0].sum())
+            scale = self.d_reg_every if self.lazy_regularisation else 1
+            accelerator.backward(self.r1_gamma / 2 * r1 * scale + 0 * real_logits[0].sum())
             self.optimizers["D"].step()
             logs["r1"] = r1.detach()
 
@@ -177,7 +227,8 @@ class StyleGAN2Task(Task):
         set_requires_grad(D, False)
         with accelerator.autocast():
             fake, _ = G(noise(batch_size, style_dim))
-            loss_g = losses.logistic_generator(D(self.augment(fake)))
+            g_loss = losses.hinge_generator if self.loss == "hinge" else losses.logistic_generator
+            loss_g = g_loss(D(self.augment(fake)))
         self.optimizers["G"].zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
         self.optimizers["G"].step()
@@ -189,7 +240,8 @@ class StyleGAN2Task(Task):
             penalty, self.mean_path_length, path_lengths = losses.path_length_penalty(
                 fake, latents, self.mean_path_length.to(fake.device))
             self.optimizers["G"].zero_grad(set_to_none=True)
-            accelerator.backward(self.pl_weight * self.g_reg_every * penalty + 0 * fake[0, 0, 0, 0])
+            scale = self.g_reg_every if self.lazy_regularisation else 1
+            accelerator.backward(self.pl_weight * scale * penalty + 0 * fake[0, 0, 0, 0])
             self.optimizers["G"].step()
             logs["path_length"] = path_lengths.mean()
         set_requires_grad(D, True)
