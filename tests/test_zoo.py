@@ -113,3 +113,32 @@ def test_url_file_missing_offline(tmp_path, monkeypatch):
         hub.url_file("https://example.org/w.pth", tmp_path / "w.pth", what="Inception")
     (tmp_path / "w.pth").write_bytes(b"x")
     assert hub.url_file("https://example.org/w.pth", tmp_path / "w.pth") == tmp_path / "w.pth"
+
+
+def test_hub_patterns_fetch_only_what_a_pipeline_loads():
+    """SD 1.5's repository listing: the diffusers components stay, the single-file checkpoints, fp16/EMA
+    variants and the safety checker (tens of GB) are left on the hub."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    from toonlab.zoo.diffusion import SD_FILES, SDXL_FILES
+
+    listing = ["model_index.json", "v1-5-pruned.safetensors", "v1-5-pruned-emaonly.safetensors", "v1-5-pruned.ckpt",
+               "scheduler/scheduler_config.json", "tokenizer/vocab.json", "tokenizer/merges.txt",
+               "feature_extractor/preprocessor_config.json", "safety_checker/config.json",
+               "safety_checker/model.safetensors", "text_encoder/config.json", "text_encoder/model.safetensors",
+               "text_encoder/model.fp16.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+               "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.non_ema.safetensors",
+               "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder_2/model.safetensors"]
+    kept = set(filter_repo_objects(listing, allow_patterns=SD_FILES))
+    assert kept == {"model_index.json", "scheduler/scheduler_config.json", "tokenizer/vocab.json",
+                    "tokenizer/merges.txt", "feature_extractor/preprocessor_config.json", "text_encoder/config.json",
+                    "text_encoder/model.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+                    "vae/config.json", "vae/diffusion_pytorch_model.safetensors"}
+    assert "text_encoder_2/model.safetensors" in set(filter_repo_objects(listing, allow_patterns=SDXL_FILES))
+
+
+def test_offline_fix_names_the_files_to_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(zoo.WeightsMissingError, match=r"--include 'unet/config\.json'"):
+        hub.hf_snapshot("org/sd", allow_patterns=["unet/config.json"], what="SD")

@@ -34,6 +34,7 @@ from toonlab.gan.dcgan import DCGANGenerator
 from toonlab.gan.fastgan import FastGANGenerator
 from toonlab.gan.sampling import interpolation_path, sample_latents
 from toonlab.gan.stylegan2 import StyleGAN2Generator
+from toonlab.metrics.extractors import FEATURES, build_extractor  # noqa: F401  (the notebook's entry point)
 from toonlab.train import Metrics, SampleGrid, Trainer, TrainResult, load_weights, read_grids
 from toonlab.train.gan_tasks import build_task, gan_sampler, train_config
 
@@ -162,29 +163,6 @@ def stack_images(dataset: Dataset, indices: Sequence[int] | None = None) -> torc
     return torch.stack([dataset[i][0] if isinstance(dataset[i], (tuple, list)) else dataset[i] for i in indices])
 
 
-FEATURES = ("inception", "toon", "random")
-
-
-def build_extractor(features: str, profile: str, device: str | torch.device = "cpu", seed: int = 0):
-    """The network behind the chapter's distances, labelled by what its numbers may be called.
-
-    ``inception``: pytorch-fid's weights (FID, the sources' protocol; ``ci`` gets random-init Inception,
-    labelled smoke); ``toon``: the book's frozen toon classifier (FD-toon, comparable across chapters,
-    what the offline ``gpu`` profile can have); ``random``: random-init Inception (smoke) in any profile.
-    """
-    from toonlab import zoo
-    from toonlab.metrics.extractors import inception_extractor
-
-    if features == "toon":
-        from toonlab.metrics.toon_features import load_toon_features, toon_extractor
-
-        return toon_extractor(load_toon_features(device=device))
-    if features not in FEATURES:
-        raise ValueError(f"features must be one of {list(FEATURES)}, got {features!r}")
-    return inception_extractor(zoo.load("inception", "ci" if features == "random" else profile, device=device,
-                                        seed=seed))
-
-
 def reference_stats(reference: torch.Tensor, extractor: Any):
     """Features of the real images, embedded once and reused for every model's FD/KID."""
     from toonlab.metrics.fid import FeatureStats, extract_features
@@ -290,14 +268,17 @@ def image_row_figure(rows: Mapping[str, torch.Tensor], n: int = 8):
 
 
 @torch.no_grad()
-def interpolation(generator: torch.nn.Module, seed: int, steps: int = 8, pairs: int = 3) -> torch.Tensor:
-    """(pairs * steps, 3, H, W) in [0, 1]: spherical walks between seeded latent pairs (z space)."""
+def interpolation(generator: torch.nn.Module, seed: int, steps: int = 8, pairs: int = 3,
+                  psi: float = 1.0) -> torch.Tensor:
+    """(pairs * steps, 3, H, W) in [0, 1]: spherical walks between seeded latent pairs (z space), with the
+    same truncation as the samples (StyleGAN2 truncates each step's w towards the mean)."""
     device = next(generator.parameters()).device
     ends = sample_latents(2 * pairs, generator.latent_dim, seed, device=device)
     z = torch.cat([interpolation_path(ends[2 * i], ends[2 * i + 1], steps) for i in range(pairs)])
     was_training = generator.training
     generator.eval()
-    images = generate(generator, z)
+    w_avg = generator.mean_latent(4096, seed=seed) if psi < 1 and isinstance(generator, StyleGAN2Generator) else None
+    images = generate(generator, z, psi=psi, w_avg=w_avg)
     generator.train(was_training)
     return ((images.float() + 1) / 2).clamp(0, 1).cpu()
 

@@ -17,15 +17,19 @@ REPOSITORY_URL = "https://github.com/toonlab/toonlab"
 BRANCH = "main"
 
 BOOTSTRAP = f'''\
-# Environment bootstrap: on Colab/Kaggle install toonlab from its repository; elsewhere nothing.
+# Environment bootstrap: on Colab/Kaggle fetch the toonlab repository (its data registry, parameters and
+# small committed weights live there, not in the package) and install it; elsewhere nothing.
 import os, subprocess, sys
+from pathlib import Path
 
 if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
-    try:
-        import toonlab  # noqa: F401
-    except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                        "toonlab[book] @ git+{REPOSITORY_URL}"], check=True)'''
+    checkout = Path(os.environ.get("TOONLAB_ROOT") or Path.cwd() / "toonlab")
+    if not (checkout / "pyproject.toml").is_file():
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{BRANCH}",
+                        "{REPOSITORY_URL}", str(checkout)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{{checkout}}[book]"], check=True)
+    os.environ["TOONLAB_ROOT"] = str(checkout)
+    sys.path.insert(0, str(checkout / "lib"))  # the editable install is not on this kernel's path yet'''
 
 PARAMETERS = '''\
 profile: str = "full"  # ci | gpu | full: the scale to run at (defaults here are `full`, as on Colab)

@@ -87,3 +87,25 @@ def inception_extractor(model: nn.Module) -> FeatureExtractor:
         kid_name="KID" if real else RANDOM_KID,
         comparable_to="the literature (pytorch-fid weights)" if real else "nothing (random features, smoke test)",
     )
+
+
+FEATURES = ("inception", "toon", "random")
+
+
+def build_extractor(features: str, profile: str, device: str | torch.device = "cpu", seed: int = 0) -> FeatureExtractor:
+    """The network behind a chapter's FD/KID, labelled by what its numbers may be called.
+
+    ``inception``: pytorch-fid's weights (FID, the sources' protocol; ``ci`` gets random-init Inception,
+    labelled smoke); ``toon``: the book's frozen toon classifier (FD-toon, comparable across chapters,
+    what the offline ``gpu`` profile can have); ``random``: random-init Inception (smoke) in any profile.
+    """
+    from toonlab import zoo
+
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {list(FEATURES)}, got {features!r}")
+    if features == "toon":
+        from toonlab.metrics.toon_features import load_toon_features, toon_extractor
+
+        return toon_extractor(load_toon_features(device=device))
+    return inception_extractor(zoo.load("inception", "ci" if features == "random" else profile, device=device,
+                                        seed=seed))

@@ -62,7 +62,10 @@ def tiny_clip(config: TinyClipConfig = TinyClipConfig(), seed: int = 0, device: 
 def pretrained_clip(arch: str, tag: str, hub_repo: str, device: str | torch.device = "cpu") -> ClipBundle:
     import open_clip
 
-    hf_snapshot(hub_repo, allow_patterns=["*.json", "*.safetensors", "*.bin", "*.txt"], what=f"CLIP {arch} {tag}")
+    # open_clip loads open_clip_model.safetensors when the repository has it (and fetches the .bin itself
+    # when it does not); the repositories' other copies (transformers weights, .bin) are not needed.
+    hf_snapshot(hub_repo, allow_patterns=["open_clip_config.json", "open_clip_model.safetensors"],
+                what=f"CLIP {arch} {tag}")
     model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=tag, device=device)
     model.eval()
     size = model.visual.image_size

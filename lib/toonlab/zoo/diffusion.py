@@ -101,10 +101,20 @@ def tiny_sdxl_pipeline(config: TinySDConfig = TinySDConfig(), seed: int = 0, dev
     return pipe.to(device)
 
 
+# Only the diffusers-format components a pipeline loads, in full precision: the hub repositories also hold
+# single-file checkpoints, fp16/EMA variants and (SD) a 1.2 GB safety checker, tens of GB in all.
+SD_FILES = ["model_index.json", "scheduler/*.json", "tokenizer/*", "feature_extractor/*.json",
+            "text_encoder/config.json", "text_encoder/model.safetensors",
+            "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+            "vae/config.json", "vae/diffusion_pytorch_model.safetensors"]
+SDXL_FILES = SD_FILES + ["tokenizer_2/*", "text_encoder_2/config.json", "text_encoder_2/model.safetensors"]
+VAE_FILES = ["config.json", "diffusion_pytorch_model.safetensors"]
+
+
 def pretrained_sd_pipeline(repo_id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
     from diffusers import StableDiffusionPipeline
 
-    path = hf_snapshot(repo_id, allow_patterns=["*.json", "*.txt", "*.safetensors"], what=f"Stable Diffusion {repo_id}")
+    path = hf_snapshot(repo_id, allow_patterns=SD_FILES, what=f"Stable Diffusion {repo_id}")
     pipe = StableDiffusionPipeline.from_pretrained(path, torch_dtype=dtype or torch.float32, safety_checker=None,
                                                    requires_safety_checker=False, use_safetensors=True)
     return pipe.to(device)
@@ -115,10 +125,10 @@ def pretrained_sdxl_pipeline(repo_id: str, vae_repo_id: str | None, device: str 
     from diffusers import AutoencoderKL, StableDiffusionXLPipeline
 
     dtype = dtype or torch.float32
-    path = hf_snapshot(repo_id, allow_patterns=["*.json", "*.txt", "*.safetensors"], what=f"SDXL {repo_id}")
+    path = hf_snapshot(repo_id, allow_patterns=SDXL_FILES, what=f"SDXL {repo_id}")
     kwargs = {}
     if vae_repo_id:  # the fp16-fix VAE: SDXL's own VAE overflows (NaN images) in fp16
-        vae_path = hf_snapshot(vae_repo_id, allow_patterns=["*.json", "*.safetensors"], what=f"VAE {vae_repo_id}")
+        vae_path = hf_snapshot(vae_repo_id, allow_patterns=VAE_FILES, what=f"VAE {vae_repo_id}")
         kwargs["vae"] = AutoencoderKL.from_pretrained(vae_path, torch_dtype=dtype)
     pipe = StableDiffusionXLPipeline.from_pretrained(path, torch_dtype=dtype, use_safetensors=True, **kwargs)
     return pipe.to(device)

@@ -51,11 +51,12 @@ def hf_snapshot(repo_id: str, allow_patterns: list[str] | None = None, what: str
         pass
     if offline_requested() or not reachable():
         reason = "HF_HUB_OFFLINE is set" if offline_requested() else f"{HUB_HOST} is unreachable from this machine"
+        include = "".join(f" --include '{pattern}'" for pattern in allow_patterns or [])
         raise WeightsMissingError(
             f"{what or 'model'}: the weights of hub repository '{repo_id}' are not in the local cache "
             f"({hf_cache_dir()}) and cannot be downloaded ({reason}).\n"
             f"Fix: on a machine with internet run\n"
-            f"    huggingface-cli download {repo_id}\n"
+            f"    huggingface-cli download {repo_id}{include}\n"
             f"then copy its cache folder to this machine (or point HF_HOME / HF_HUB_CACHE at it). "
             f"The `ci` profile needs no weights: run with profile='ci' to use tiny random stand-ins."
         )
