@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     delta = max(abs(cold - theirs), abs(cached - theirs))
     ok = delta <= 1e-3 and t_cold <= t_theirs and t_theirs / t_cached >= 1.5
     print(f"|delta| = {delta:.2e}; bar (|delta| <= 1e-3, cold >= x1.0, cached >= x1.5): {'met' if ok else 'NOT met'}")
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -75,6 +75,18 @@ def test_compare_puts_the_source_number_beside_ours():
     assert frame.iloc[1]["source project"] == "—" and frame.iloc[1]["ours · gpu · trained here"] == "—"
 
 
+def test_compare_states_how_our_number_was_measured():
+    from toonlab.results import distance_protocol
+
+    measured = {"n_generated": 2048, "n_reference": 12800, "resize_generated": "PIL bicubic to 128 px",
+                "resize_reference": "PIL bicubic to 128 px", "extractor": "pytorch-fid InceptionV3"}
+    protocol = distance_protocol(measured)
+    assert protocol == "2,048 generated vs 12,800 real images; PIL bicubic to 128 px; pytorch-fid InceptionV3"
+    frame = compare([{"metric": "FID", "reported": Reported("ToyHollyWood", 4.01), "ours": 5.0, "protocol": protocol},
+                     {"metric": "KID", "reported": None, "ours": 0.01}], "ours")
+    assert frame["our protocol"].tolist() == [protocol, ""]
+
+
 def test_atomic_write_leaves_old_file_when_the_writer_fails(tmp_path):
     target = tmp_path / "x.json"
     atomic.write_json(target, {"a": 1})

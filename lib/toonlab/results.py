@@ -232,7 +232,8 @@ def compare(rows: Sequence[Mapping[str, Any]], label: str, reference_record: Map
     """A table with the source project's number beside ours.
 
     Each row: ``{"metric": ..., "reported": Reported(...) or None, "ours": value}`` and optionally
-    ``"reference_key"``, the metrics.json key whose committed ``gpu``/``full`` value is shown too.
+    ``"reference_key"``, the metrics.json key whose committed ``gpu``/``full`` value is shown too, and
+    ``"protocol"``, how our number was measured (image counts, resize), shown in an "our protocol" column.
     """
     import pandas as pd
 
@@ -248,13 +249,28 @@ def compare(rows: Sequence[Mapping[str, Any]], label: str, reference_record: Map
         if reference_record is not None:
             key = row.get("reference_key", row["metric"])
             record[reference_record.get("label", "reference")] = _fmt(reference_record["metrics"].get(key))
+        if row.get("protocol"):
+            record["our protocol"] = row["protocol"]
         if reported is not None and reported.note:
             record["note"] = reported.note
         records.append(record)
     frame = pd.DataFrame.from_records(records)
-    if "note" in frame:
-        frame["note"] = frame["note"].fillna("")
+    for column in ("our protocol", "note"):
+        if column in frame:
+            frame[column] = frame[column].fillna("")
     return frame
+
+
+def distance_protocol(result: Any) -> str:
+    """How an FD/KID number was measured, for a table's "our protocol" column: counts and resizing.
+
+    ``result``: a :class:`toonlab.metrics.fid.DistanceResult` or its ``as_dict()``.
+    """
+    field = result.get if isinstance(result, Mapping) else lambda name: getattr(result, name)
+    generated, reference = field("resize_generated"), field("resize_reference")
+    resize = generated if generated == reference else f"{generated} / {reference}"
+    return (f"{field('n_generated'):,} generated vs {field('n_reference'):,} real images; {resize}; "
+            f"{field('extractor')}")
 
 
 def _fmt(value: Any) -> str:
