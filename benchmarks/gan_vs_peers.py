@@ -222,13 +222,10 @@ class Ours:
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor) -> torch.Tensor:
-        from toonlab.gan import generate
+        """As the book samples: eval mode, BatchNorm statistics recomputed on a copy (toonlab.gan.precise_bn)."""
+        from toonlab.gan.precise_bn import render
 
-        G = self.task.models["G"]
-        G.eval()
-        out = (generate(G, z) + 1) / 2
-        G.train()
-        return out.clamp(0, 1)
+        return render(self.task.models["G"], z)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -32,10 +32,12 @@ from torch.utils.data import Dataset
 from toonlab.gan import DCGANConfig, FastGANConfig, StyleGAN2Config, generate, presets
 from toonlab.gan.dcgan import DCGANGenerator
 from toonlab.gan.fastgan import FastGANGenerator
+from toonlab.gan.precise_bn import render
 from toonlab.gan.sampling import interpolation_path, sample_latents
 from toonlab.gan.stylegan2 import StyleGAN2Generator
 from toonlab.metrics.extractors import FEATURES, build_extractor  # noqa: F401  (the notebook's entry point)
 from toonlab.train import Metrics, SampleGrid, Trainer, TrainResult, load_weights, read_grids
+from toonlab.train.callbacks import grids_over_training_figure
 from toonlab.train.gan_tasks import build_task, gan_sampler, train_config
 
 # Widths for ci: the same architectures, a few channels wide, so tens of steps fit in seconds on a CPU.
@@ -147,15 +149,10 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 
 @torch.no_grad()
 def sample_images(generator: torch.nn.Module, n: int, seed: int, batch_size: int = 64, psi: float = 1.0) -> torch.Tensor:
-    """``n`` images in [0, 1] (CPU) from seeded latents, in eval mode."""
-    device = next(generator.parameters()).device
-    z = sample_latents(n, generator.latent_dim, seed, device=device)
-    was_training = generator.training
-    generator.eval()
-    w_avg = generator.mean_latent(4096, seed=seed) if psi < 1 and isinstance(generator, StyleGAN2Generator) else None
-    images = torch.cat([generate(generator, chunk, psi=psi, w_avg=w_avg) for chunk in z.split(batch_size)])
-    generator.train(was_training)
-    return ((images.float() + 1) / 2).clamp(0, 1).cpu()
+    """``n`` images in [0, 1] (CPU) from seeded latents, in eval mode (BatchNorm recalibrated, see
+    :mod:`toonlab.gan.precise_bn`)."""
+    z = sample_latents(n, generator.latent_dim, seed, device=next(generator.parameters()).device)
+    return render(generator, z, psi=psi, seed=seed, batch_size=batch_size).cpu()
 
 
 def stack_images(dataset: Dataset, indices: Sequence[int] | None = None) -> torch.Tensor:
@@ -233,22 +230,7 @@ def loss_figure(runs: Mapping[str, GANRun]):
 
 def grids_figure(runs: Mapping[str, GANRun], max_columns: int = 5):
     """Each run's sample grids at evenly spaced steps (the same latents in every grid)."""
-    import matplotlib.pyplot as plt
-
-    rows = {name: run.grids() for name, run in runs.items()}
-    columns = min(max_columns, max(len(g) for g in rows.values()))
-    fig, axes = plt.subplots(len(rows), columns, figsize=(2.3 * columns, 2.4 * len(rows)), squeeze=False)
-    for r, (name, grids) in enumerate(rows.items()):
-        picks = [grids[round(i * (len(grids) - 1) / max(1, columns - 1))] for i in range(columns)] if grids else []
-        for c in range(columns):
-            ax = axes[r][c]
-            ax.axis("off")
-            if c < len(picks):
-                step, image = picks[c]
-                ax.imshow(image)
-                ax.set_title(f"{name} · step {step}", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return grids_over_training_figure({name: run.grids() for name, run in runs.items()}, max_columns)
 
 
 def image_row_figure(rows: Mapping[str, torch.Tensor], n: int = 8):
@@ -272,15 +254,9 @@ def interpolation(generator: torch.nn.Module, seed: int, steps: int = 8, pairs: 
                   psi: float = 1.0) -> torch.Tensor:
     """(pairs * steps, 3, H, W) in [0, 1]: spherical walks between seeded latent pairs (z space), with the
     same truncation as the samples (StyleGAN2 truncates each step's w towards the mean)."""
-    device = next(generator.parameters()).device
-    ends = sample_latents(2 * pairs, generator.latent_dim, seed, device=device)
+    ends = sample_latents(2 * pairs, generator.latent_dim, seed, device=next(generator.parameters()).device)
     z = torch.cat([interpolation_path(ends[2 * i], ends[2 * i + 1], steps) for i in range(pairs)])
-    was_training = generator.training
-    generator.eval()
-    w_avg = generator.mean_latent(4096, seed=seed) if psi < 1 and isinstance(generator, StyleGAN2Generator) else None
-    images = generate(generator, z, psi=psi, w_avg=w_avg)
-    generator.train(was_training)
-    return ((images.float() + 1) / 2).clamp(0, 1).cpu()
+    return render(generator, z, psi=psi, seed=seed).cpu()
 
 
 def interpolation_figure(walks: Mapping[str, torch.Tensor], steps: int):

@@ -122,26 +122,10 @@ def loss_figure(runs: Mapping[str, DDPMRun]):
 
 def grids_figure(runs: Mapping[str, DDPMRun], max_columns: int = 6):
     """EMA samples from fixed seeds over training: one row per schedule, one column per saved grid."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
+    from toonlab.train.callbacks import grids_over_training_figure
 
-    rows = {schedule: run.grids() for schedule, run in runs.items()}
-    columns = min(max_columns, max(len(g) for g in rows.values()))
-    fig, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.4 * len(rows)), squeeze=False)
-    for r, (schedule, grids) in enumerate(rows.items()):
-        # evenly spaced grids, always including the first and the last
-        picks = [grids[round(i * (len(grids) - 1) / max(1, columns - 1))] for i in range(min(columns, len(grids)))]
-        for c, ax in enumerate(axes[r]):
-            ax.axis("off")
-            if c < len(picks):
-                step, path = picks[c]
-                with Image.open(path) as image:
-                    ax.imshow(image.convert("RGB"))
-                ax.set_title(f"step {step}", fontsize=8)
-        axes[r][0].text(-0.1, 0.5, SCHEDULE_LABELS.get(schedule, schedule), transform=axes[r][0].transAxes,
-                        rotation=90, va="center", ha="right", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return grids_over_training_figure({SCHEDULE_LABELS.get(schedule, schedule): run.grids()
+                                       for schedule, run in runs.items()}, max_columns)
 
 
 def samples_figure(samples: Mapping[tuple[str, str], torch.Tensor], n_show: int = 8):

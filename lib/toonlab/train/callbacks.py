@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -45,6 +45,33 @@ def read_grids(folder: str | Path) -> list[tuple[int, Image.Image]]:
     folder = Path(folder)
     found = sorted((int(m.group(1)), p) for p in folder.glob("step-*.png") if (m := _GRID.match(p.name)))
     return [(step, Image.open(path).convert("RGB")) for step, path in found]
+
+
+def grids_over_training_figure(rows: Mapping[str, Sequence[tuple[int, Image.Image | str | Path]]],
+                               max_columns: int = 5):
+    """The saved grids of several runs side by side: one row per run, ``max_columns`` grids at evenly
+    spaced steps (always the first and the last). Items are ``(step, image or path)``, as :func:`read_grids`
+    or a run's ``grids()`` give them."""
+    import matplotlib.pyplot as plt
+
+    columns = max(1, min(max_columns, max((len(g) for g in rows.values()), default=1)))
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.3 * columns, 2.4 * len(rows)), squeeze=False)
+    for r, (name, grids) in enumerate(rows.items()):
+        shown = min(columns, len(grids))
+        picks = [grids[round(i * (len(grids) - 1) / max(1, shown - 1))] for i in range(shown)]
+        for c, ax in enumerate(axes[r]):
+            ax.axis("off")
+            if c < len(picks):
+                step, image = picks[c]
+                if isinstance(image, (str, Path)):
+                    with Image.open(image) as opened:
+                        image = opened.convert("RGB")
+                ax.imshow(image)
+                ax.set_title(f"step {step}", fontsize=8)
+        axes[r][0].text(-0.1, 0.5, name, transform=axes[r][0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 class SampleGrid(Callback):

@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from toonlab.gan import generate, losses
+from toonlab.gan import losses
 from toonlab.gan.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from toonlab.gan.fastgan import FastGANConfig, FastGANDiscriminator, FastGANGenerator, reconstruction_targets
 from toonlab.gan.perceptual import build_reconstruction_loss
+from toonlab.gan.precise_bn import render
 from toonlab.gan.presets import GANPreset
 from toonlab.gan.sampling import sample_latents
 from toonlab.gan.stylegan2 import MixingNoise, StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator
@@ -268,18 +269,12 @@ def train_config(preset: GANPreset, **overrides: Any) -> TrainConfig:
 
 def gan_sampler(n: int, seed: int, psi: float = 1.0, model: str = "G") -> Callable[[Trainer], torch.Tensor]:
     """For :class:`~toonlab.train.callbacks.SampleGrid`: ``n`` images in [0, 1] from fixed latents (the
-    EMA generator when there is one), generated in eval mode."""
+    EMA generator when there is one), generated in eval mode (BatchNorm recalibrated on a copy, see
+    :mod:`toonlab.gan.precise_bn`: the trained model and the RNG are untouched)."""
 
     def sample(trainer: Trainer) -> torch.Tensor:
         G = trainer.model(model)
         z = sample_latents(n, G.latent_dim, seed, device=next(G.parameters()).device)
-        was_training = G.training
-        G.eval()
-        try:
-            w_avg = G.mean_latent(4096, seed=seed) if psi < 1 and isinstance(G, StyleGAN2Generator) else None
-            images = generate(G, z, psi=psi, w_avg=w_avg)
-        finally:
-            G.train(was_training)
-        return (images.float() + 1) / 2
+        return render(G, z, psi=psi, seed=seed)
 
     return sample
