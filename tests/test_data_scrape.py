@@ -146,12 +146,26 @@ def test_delay_spaces_requests_to_one_host(tmp_path):
     assert len(times) >= 7 and min(gaps) > 0.06
 
 
-def test_unreachable_robots_txt_disallows_the_site(tmp_path):
+def test_unreachable_robots_txt_pauses_the_crawl_until_it_answers(tmp_path):
+    """RFC 9309: a 5xx robots.txt disallows the whole site for now. Retried, then the crawl stops
+    having fetched nothing else, and a later run, once robots.txt answers, crawls as if nothing happened."""
+    from toonlab.data.scrape import CrawlPaused
+
     with FixtureShop(toy_products(1, 2), faults=False) as shop:
         shop.routes["/robots.txt"] = _Route(status=503, body=b"down")
+        with pytest.raises(CrawlPaused, match=r"robots_unavailable.*HTTP 503 after 3 tries.*Run it again later"):
+            crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
+        assert [r.path for r in shop.requests] == ["/robots.txt"] * 3  # retried, nothing else touched
+        shop.routes["/robots.txt"] = _Route(body=b"User-agent: *\nAllow: /\n", content_type="text/plain")
         summary = crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
-        assert summary.images == 0 and summary.failures == {"robots_disallowed": 1}
-        assert {r.path for r in shop.requests} == {"/robots.txt"}
+    assert summary.images == 2 and not summary.failures
+
+
+def test_a_passing_robots_txt_failure_is_retried(tmp_path):
+    with FixtureShop(toy_products(1, 1), faults=False) as shop:
+        shop.routes["/robots.txt"] = _Route(body=b"", content_type="text/plain", fail_first=1, fail_status=503)
+        summary = crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
+    assert summary.images == 1 and not summary.failures
 
 
 def test_robots_crawl_delay_is_respected(tmp_path):

@@ -15,7 +15,7 @@ explicit and testable without Scrapy's reactor.
 """
 
 from toonlab.data.scrape.config import Politeness, SiteConfig, SiteConfigError
-from toonlab.data.scrape.crawler import CrawlSummary, crawl, load_summary, read_crawl_manifest
+from toonlab.data.scrape.crawler import CrawlPaused, CrawlSummary, crawl, load_summary, read_crawl_manifest
 
-__all__ = ["CrawlSummary", "Politeness", "SiteConfig", "SiteConfigError", "crawl", "load_summary",
+__all__ = ["CrawlPaused", "CrawlSummary", "Politeness", "SiteConfig", "SiteConfigError", "crawl", "load_summary",
            "read_crawl_manifest"]

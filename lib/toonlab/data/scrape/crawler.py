@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from toonlab import atomic
 from toonlab.data.hashing import near_duplicate_pairs
 from toonlab.data.scrape.config import SiteConfig
-from toonlab.data.scrape.fetch import Fetcher, FetchError, Response
+from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable
 from toonlab.data.scrape.names import image_filename, inside, safe_label
 from toonlab.data.scrape.state import CrawlState, Task, config_digest
 from toonlab.data.scrape.validate import ImageInfo, RejectedImage, inspect_image
@@ -78,6 +78,10 @@ def _absolute(base: str, href: str | None) -> str | None:
         return None
     url, _fragment = urldefrag(urljoin(base, href.strip()))
     return url if url.startswith(("http://", "https://")) else None
+
+
+class CrawlPaused(RuntimeError):
+    """The crawl stopped before fetching anything more, its state saved: run it again to resume."""
 
 
 class Crawler:
@@ -256,6 +260,7 @@ class Crawler:
         state, resumed = self._open_state()
         if state.done:
             return self._summary(state, resumed, time.monotonic() - started)
+        self._check_robots(state)
         politeness = self.config.politeness
         last_save, handled = time.monotonic(), 0
         bar = tqdm(desc=f"crawl {self.config.name}", unit="url", disable=not self.progress, mininterval=5.0,
@@ -282,6 +287,20 @@ class Crawler:
         summary = self._summary(state, resumed, time.monotonic() - started)
         log.info("crawl %s: %s", self.config.name, summary.text())
         return summary
+
+    def _check_robots(self, state: CrawlState) -> None:
+        """Ask the shop's robots.txt before anything is taken off the queue. If it cannot be read, RFC 9309
+        forbids the whole site for now: stop with the state saved (not done), so a later run resumes
+        instead of recording every URL as disallowed for good."""
+        for url in self.config.start_urls:
+            try:
+                self.fetcher.robots(url)
+            except RobotsUnavailable as error:
+                self._checkpoint(state)
+                raise CrawlPaused(
+                    f"{error}. RFC 9309 treats the site as disallowed while its robots.txt cannot be read, so the "
+                    f"crawl stopped before fetching anything; its state is saved in {self.out}. "
+                    f"Run it again later to resume.") from error
 
     def _checkpoint(self, state: CrawlState) -> None:
         state.count("requests", self.fetcher.requests)

@@ -35,6 +35,11 @@ class FetchError(Exception):
         self.attempts = attempts
 
 
+class RobotsUnavailable(FetchError):
+    """robots.txt answered 5xx or not at all, after retries. RFC 9309 2.3.1.3 asks a crawler to treat the
+    site as fully disallowed meanwhile; it is a passing state, so the verdict is not cached."""
+
+
 @dataclass
 class Response:
     url: str  # the final URL, after the redirects listed in ``redirects``
@@ -112,15 +117,8 @@ class Fetcher:
             if origin in self._robots:
                 return self._robots[origin]
             parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")
-            try:
-                response = self._get_once(origin + "/robots.txt", allow_redirects=True, max_bytes=512 * 1024)
-                status, text = response.status, response.content.decode("utf-8", "replace")
-            except FetchError:
-                status, text = 503, ""
-            if status >= 500:
-                # RFC 9309 2.3.1.3: an unreachable robots.txt means the whole site is disallowed.
-                parser.disallow_all = True
-            elif status >= 400:
+            status, text = self._robots_txt(origin + "/robots.txt")
+            if status >= 400 and status not in RETRYABLE_STATUS:
                 parser = None  # 2.3.1.2: no robots.txt -> no restrictions
             else:
                 parser.parse(text.splitlines())
@@ -129,6 +127,24 @@ class Fetcher:
                     self._delay[origin] = float(crawl_delay)
             self._robots[origin] = parser
             return parser
+
+    def _robots_txt(self, url: str) -> tuple[int, str]:
+        """(status, text) of robots.txt, retried with backoff like any page (redirects followed, as the
+        RFC asks); raises RobotsUnavailable when it stays 5xx or unreachable."""
+        attempts = self.politeness.retries
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._get_once(url, allow_redirects=True, max_bytes=512 * 1024)
+                if response.status not in RETRYABLE_STATUS:
+                    return response.status, response.content.decode("utf-8", "replace")
+                detail = f"HTTP {response.status}"
+            except FetchError as error:
+                detail = error.cause
+            if attempt < attempts:
+                with self._lock:
+                    self.retries += 1
+                self._sleep(self.politeness.backoff * 2 ** (attempt - 1))
+        raise RobotsUnavailable(url, "robots_unavailable", f"{detail} after {attempts} tries", attempts)
 
     def allowed(self, url: str) -> bool:
         parser = self.robots(url)
