@@ -167,3 +167,18 @@ def test_committed_network_reads_held_out_avatars(repo):
     skins = [a["skin"] for a in avatars.attributes]
     accuracy = attribute_accuracy(model, avatars.tensors(), {"skin": skins})["skin"]
     assert accuracy >= 0.5  # 7 skin tones: chance is ~0.14
+
+
+def test_heldout_table_flags_heads_near_chance(tmp_path):
+    import json
+
+    from toonlab.metrics.toon_features import heldout_table
+
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"heldout_accuracy": {
+        "skin": {"accuracy": 0.97, "chance (majority class)": 0.15, "images": 600},
+        "eyebrows": {"accuracy": 0.078, "chance (majority class)": 0.07, "images": 600}}}))
+    table = heldout_table(record)
+    assert dict(zip(table["head"], table["usable"])) == {"eyebrows": False, "skin": True}
+    committed = heldout_table()  # the record that ships with the repository
+    assert len(committed) >= 10 and committed["usable"].any()

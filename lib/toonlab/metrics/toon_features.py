@@ -140,6 +140,20 @@ def read_record(path: str | Path | None = None) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def heldout_table(record: str | Path | None = None, margin: float = 0.1):
+    """The classifier's held-out accuracy per head beside chance (the majority class), from its record.
+
+    ``usable``: at least ``margin`` above chance. Heads below that are kept in the network (they shape
+    the shared features) but say nothing as attribute accuracies, so the chapters should not report them.
+    """
+    import pandas as pd
+
+    rows = [{"head": head, "held-out accuracy": v["accuracy"], "chance (majority class)": v["chance (majority class)"],
+             "images": v["images"], "usable": v["accuracy"] - v["chance (majority class)"] >= margin}
+            for head, v in sorted(read_record(record)["heldout_accuracy"].items())]
+    return pd.DataFrame(rows)
+
+
 def load_toon_features(weights: str | Path | None = None, record: str | Path | None = None,
                        device: str | torch.device = "cpu") -> ToonNet:
     """The frozen toon classifier, after checking its file against the recorded sha256."""
