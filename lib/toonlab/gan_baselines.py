@@ -35,7 +35,6 @@ from toonlab.gan.fastgan import FastGANGenerator
 from toonlab.gan.precise_bn import render
 from toonlab.gan.sampling import interpolation_path, sample_latents
 from toonlab.gan.stylegan2 import StyleGAN2Generator
-from toonlab.metrics.extractors import FEATURES, build_extractor  # noqa: F401  (the notebook's entry point)
 from toonlab.train import Metrics, SampleGrid, Trainer, TrainResult, load_weights, read_grids
 from toonlab.train.callbacks import grids_over_training_figure
 from toonlab.train.gan_tasks import build_task, gan_sampler, train_config

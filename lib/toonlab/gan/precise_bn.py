@@ -23,7 +23,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from toonlab.gan import generate
 from toonlab.gan.sampling import sample_latents
+from toonlab.gan.stylegan2 import StyleGAN2Generator
 
 
 def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -70,9 +72,6 @@ def sampling_mode(generator: nn.Module, n: int = 256, batch_size: int = 64, seed
 def render(generator: nn.Module, z: torch.Tensor, psi: float = 1.0, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
     """Images in [0, 1] of latents ``z``, batched, in :func:`sampling_mode`, with StyleGAN2's w-space
     truncation when ``psi`` < 1 (its mean w estimated from 4,096 latents of ``seed``)."""
-    from toonlab.gan import generate
-    from toonlab.gan.stylegan2 import StyleGAN2Generator
-
     with sampling_mode(generator, seed=seed) as G:
         w_avg = G.mean_latent(4096, seed=seed) if psi < 1 and isinstance(G, StyleGAN2Generator) else None
         images = torch.cat([generate(G, chunk, psi=psi, w_avg=w_avg) for chunk in z.split(batch_size)])

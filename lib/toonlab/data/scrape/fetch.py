@@ -118,7 +118,7 @@ class Fetcher:
                 return self._robots[origin]
             parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")
             status, text = self._robots_txt(origin + "/robots.txt")
-            if status >= 400 and status not in RETRYABLE_STATUS:
+            if status >= 400:  # 4xx: 5xx and 429 were retried, then raised
                 parser = None  # 2.3.1.2: no robots.txt -> no restrictions
             else:
                 parser.parse(text.splitlines())
@@ -131,20 +131,13 @@ class Fetcher:
     def _robots_txt(self, url: str) -> tuple[int, str]:
         """(status, text) of robots.txt, retried with backoff like any page (redirects followed, as the
         RFC asks); raises RobotsUnavailable when it stays 5xx or unreachable."""
-        attempts = self.politeness.retries
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._get_once(url, allow_redirects=True, max_bytes=512 * 1024)
-                if response.status not in RETRYABLE_STATUS:
-                    return response.status, response.content.decode("utf-8", "replace")
-                detail = f"HTTP {response.status}"
-            except FetchError as error:
-                detail = error.cause
-            if attempt < attempts:
-                with self._lock:
-                    self.retries += 1
-                self._sleep(self.politeness.backoff * 2 ** (attempt - 1))
-        raise RobotsUnavailable(url, "robots_unavailable", f"{detail} after {attempts} tries", attempts)
+        try:
+            response = self._with_retries(url, 512 * 1024, allow_redirects=True)
+        except FetchError as error:
+            cause = f"HTTP {error.cause[5:]}" if error.cause.startswith("http_") else error.cause
+            raise RobotsUnavailable(url, "robots_unavailable", f"{cause} after {error.attempts} tries",
+                                    error.attempts) from error
+        return response.status, response.content.decode("utf-8", "replace")
 
     def allowed(self, url: str) -> bool:
         parser = self.robots(url)
@@ -204,13 +197,13 @@ class Fetcher:
             return response
         raise FetchError(url, "too_many_redirects", " -> ".join(chain))
 
-    def _with_retries(self, url: str, max_bytes: int) -> Response:
+    def _with_retries(self, url: str, max_bytes: int, allow_redirects: bool = False) -> Response:
         attempts = self.politeness.retries
         last: FetchError | None = None
         for attempt in range(1, attempts + 1):
             wait = self.politeness.backoff * 2 ** (attempt - 1)
             try:
-                hop = self._get_once(url, allow_redirects=False, max_bytes=max_bytes)
+                hop = self._get_once(url, allow_redirects=allow_redirects, max_bytes=max_bytes)
             except FetchError as error:
                 if error.cause not in ("timeout", "connection"):
                     error.attempts = attempt
