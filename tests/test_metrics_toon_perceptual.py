@@ -245,3 +245,14 @@ def test_bad_inputs_are_rejected(toon_dists, toon_lpips):
     with pytest.raises(ValueError, match="stage 0 has 16 channels but 4 weights"):
         StageLPIPS(toon_lpips.backbone, [torch.ones(4), torch.ones(32), torch.ones(64), torch.ones(128)],
                    name="x", label="x", weights_id="x")
+
+
+def test_perceptual_loss_maps_generator_range_to_unit_range(toon_lpips):
+    from toonlab.metrics.perceptual_toon import perceptual_loss
+
+    x, y = avatars_like(seed=0), avatars_like(seed=1)
+    loss = perceptual_loss(toon_lpips)  # images in [-1, 1], as generators emit them
+    assert loss(x * 2 - 1, y * 2 - 1).item() == pytest.approx(toon_lpips(x, y).mean().item(), rel=1e-5)
+    assert perceptual_loss(toon_lpips, (0.0, 1.0))(x, y).item() == pytest.approx(toon_lpips(x, y).mean().item())
+    with pytest.raises(ValueError, match="high > low"):
+        perceptual_loss(toon_lpips, (1.0, -1.0))

@@ -161,3 +161,19 @@ def build_perceptual_distance(kind: str, profile: str, device: str | torch.devic
     from toonlab.metrics.perceptual import build_dists, build_lpips
 
     return (build_dists if kind == "dists" else build_lpips)(profile, device=device, seed=seed)
+
+
+def perceptual_loss(model: nn.Module, value_range: tuple[float, float] = (-1.0, 1.0)) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``(output, target) -> scalar``: the mean distance over the batch, for images in ``value_range``.
+
+    Generators and mappers emit [-1, 1]; the distances read [0, 1]. The map is linear and unclamped, so a
+    generator that overshoots still gets a gradient (clamping would zero it exactly where it is needed).
+    """
+    low, high = value_range
+    if not high > low:
+        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range}")
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return model((output - low) / (high - low), (target - low) / (high - low)).mean()
+
+    return loss
