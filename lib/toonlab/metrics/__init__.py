@@ -7,6 +7,8 @@ One concept per module; models are passed in (dependency injection), so tests us
 - :mod:`~toonlab.metrics.clip_score` — CLIP-T / CLIP-I with open_clip; the PopYou name-list protocol
 - :mod:`~toonlab.metrics.dreambooth` — CLIP-I, CLIP-T and DINO as in the DreamBooth paper
 - :mod:`~toonlab.metrics.perceptual` — LPIPS, DISTS, SSIM, MS-SSIM, PSNR through piq
+- :mod:`~toonlab.metrics.perceptual_toon` — DISTS-toon / LPIPS-toon (offline profiles) and the builder by profile
+- :mod:`~toonlab.metrics.stage_distances` — the DISTS and LPIPS formulas over any stage backbone
 - :mod:`~toonlab.metrics.clustering` — Hungarian accuracy, NMI, ARI, purity
 - :mod:`~toonlab.metrics.cost` — images/s, latency, peak memory, parameter counts
 - :mod:`~toonlab.metrics.toon_features` — the book's small offline classifier: FD-toon, attribute accuracy

@@ -1,5 +1,8 @@
 """Paired image similarity through piq: LPIPS, DISTS, SSIM, MS-SSIM, PSNR.
 
+(The offline stand-ins DISTS-toon / LPIPS-toon, and the builder that picks per profile, are in
+:mod:`toonlab.metrics.perceptual_toon`; the scoring functions below accept either.)
+
 LPIPS and DISTS are piq's own classes (their forward passes untouched); only their weights are supplied
 here instead of being downloaded inside the constructor:
 
@@ -38,6 +41,8 @@ SSIM_KERNEL = 11
 class InjectedLPIPS(piq.LPIPS):
     """piq's LPIPS with the VGG16 feature stack and the per-layer linear weights passed in."""
 
+    name, metric_name = "LPIPS-VGG", "lpips"  # display name; key in perceptual_scores
+
     def __init__(self, vgg_features: nn.Sequential, layer_weights: list[torch.Tensor], weights_id: str) -> None:
         # piq.LPIPS.__init__ would download both; its parent accepts a ready feature extractor.
         piq.ContentLoss.__init__(self, feature_extractor=vgg_features,
@@ -49,6 +54,8 @@ class InjectedLPIPS(piq.LPIPS):
 
 class InjectedDISTS(piq.DISTS):
     """piq's DISTS with the VGG16 feature stack and its alpha/beta weights passed in."""
+
+    name, metric_name = "DISTS", "dists"
 
     def __init__(self, vgg_features: nn.Sequential, alpha: torch.Tensor, beta: torch.Tensor, weights_id: str) -> None:
         channels = list(DISTS_CHANNELS)
@@ -149,15 +156,17 @@ def _to_model_device(model: nn.Module, *tensors: torch.Tensor) -> list[torch.Ten
 
 
 @torch.inference_mode()
-def lpips(x: torch.Tensor, y: torch.Tensor, model: InjectedLPIPS) -> torch.Tensor:
-    """LPIPS distance per pair (lower = more similar)."""
+def lpips(x: torch.Tensor, y: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """LPIPS distance per pair (lower = more similar): piq's LPIPS-VGG, or LPIPS-toon
+    (:func:`toonlab.metrics.perceptual_toon.build_lpips_toon`) — ``model.name`` says which."""
     check_pair(x, y, min_size=16)  # VGG16's four pooling layers need at least 16 pixels
     return model(*_to_model_device(model, x, y)).cpu()
 
 
 @torch.inference_mode()
-def dists(x: torch.Tensor, y: torch.Tensor, model: InjectedDISTS) -> torch.Tensor:
-    """DISTS distance per pair (piq returns 1 - similarity; lower = more similar)."""
+def dists(x: torch.Tensor, y: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """DISTS distance per pair (1 - similarity; lower = more similar): piq's DISTS, or DISTS-toon
+    (:func:`toonlab.metrics.perceptual_toon.build_dists_toon`) — ``model.name`` says which."""
     check_pair(x, y, min_size=16)
     return model(*_to_model_device(model, x, y)).cpu()
 
@@ -184,15 +193,19 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return piq.psnr(x, y, data_range=1.0, reduction="none")
 
 
-def perceptual_scores(x: torch.Tensor, y: torch.Tensor, lpips_model: InjectedLPIPS | None = None,
-                      dists_model: InjectedDISTS | None = None) -> dict[str, float]:
-    """Mean of each metric over the pairs; MS-SSIM only where the images are large enough."""
+def perceptual_scores(x: torch.Tensor, y: torch.Tensor, lpips_model: nn.Module | None = None,
+                      dists_model: nn.Module | None = None) -> dict[str, float]:
+    """Mean of each metric over the pairs; MS-SSIM only where the images are large enough.
+
+    The LPIPS / DISTS keys are the models' ``metric_name``: "lpips" / "dists" for piq's VGG16 networks,
+    "lpips-toon" / "dists-toon" for the offline ones, so a table can never mix them up.
+    """
     check_pair(x, y)
     scores = {"ssim": float(ssim(x, y).mean()), "psnr": float(psnr(x, y).mean())}
     if min(x.shape[-2:]) >= MS_SSIM_MIN_SIZE:
         scores["ms_ssim"] = float(ms_ssim(x, y).mean())
     if lpips_model is not None:
-        scores["lpips"] = float(lpips(x, y, lpips_model).mean())
+        scores[lpips_model.metric_name] = float(lpips(x, y, lpips_model).mean())
     if dists_model is not None:
-        scores["dists"] = float(dists(x, y, dists_model).mean())
+        scores[dists_model.metric_name] = float(dists(x, y, dists_model).mean())
     return scores
