@@ -18,7 +18,7 @@ from pathlib import Path
 from toonlab.params import PROFILES, ParameterError
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m toonlab.book", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     new_p.add_argument("stem", help="NN_name, e.g. 05_inversion")
     new_p.add_argument("title")
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from toonlab.paths import repo_root
 
     try:
