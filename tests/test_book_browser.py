@@ -154,3 +154,22 @@ def test_the_built_book_passes_the_browser_check_within_a_minute(html_book):
     assert report.seconds <= 60, f"the browser check took {report.seconds:.0f} s (budget 60 s)"
     chapters = [page for page in pages if page.chapter]
     assert chapters and all((shots / f"{page.chapter}.png").is_file() for page in chapters)
+
+
+def test_a_script_error_on_the_page_is_reported(browser, site):
+    twice = "<script>const THEBE_JS_URL = 'x';</script>"
+    (site / CHAPTER.path).write_text(chapter_html().replace("<title>", twice * 2 + "<title>"))
+    assert any("Uncaught SyntaxError" in p and "THEBE_JS_URL" in p for p in problems_of(browser, site))
+
+
+def test_html_assets_keeps_each_inline_script_once():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from toonlab.book.html_assets import unique_scripts
+
+    body = "const THEBE_JS_URL = 'x'"
+    context = {"script_files": [_JavaScript("_static/a.js"), _JavaScript(None, body=body),
+                                _JavaScript("", body=body), _JavaScript("", body="let other = 1")]}
+    unique_scripts(None, "page", "page.html", context, None)
+    assert [(s.filename, s.attributes.get("body")) for s in context["script_files"]] == \
+        [("_static/a.js", None), (None, body), ("", "let other = 1")]

@@ -275,8 +275,10 @@ def check_page(driver, base_url: str, page: PageSpec, repo: Repository, online: 
 
     for entry in driver.get_log("browser"):
         message = entry.get("message", "")
-        # The browser asks for /favicon.ico on its own; the book does not link one.
-        if entry.get("level") == "SEVERE" and base_url in message and "/favicon.ico" not in message:
+        # Our own resources that failed to load and uncaught script errors; not the themes' console.error
+        # notes, nor /favicon.ico, which the browser asks for on its own (the book links none).
+        broken = "Failed to load resource" in message or "Uncaught" in message
+        if entry.get("level") == "SEVERE" and base_url in message and broken and "/favicon.ico" not in message:
             report.problems.append(f"browser console: {message[:200]}")
 
     expected_links = set()
@@ -301,15 +303,20 @@ def check_page(driver, base_url: str, page: PageSpec, repo: Repository, online: 
     return report
 
 
-def full_page_screenshot(driver, target: Path) -> Path:
-    """The whole page, not just the viewport (Chromium's DevTools capture beyond the viewport)."""
-    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    size = metrics.get("cssContentSize") or metrics["contentSize"]
-    width, height = int(size["width"]), int(min(size["height"], 30000))  # very long pages: the first 30k px
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-    })
+def full_page_screenshot(driver, target: Path, width: int = 1280) -> Path:
+    """The whole page, not just the viewport: the window is made as tall as the page for one capture.
+
+    (Capturing beyond the viewport with a clip shifts sticky-layout pages such as the book theme's.)
+    """
+    height = int(driver.execute_script(
+        "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"))
+    height = min(height, 30000)  # very long pages: the first 30,000 px
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     atomic.write_bytes(target, base64.b64decode(shot["data"]))
     return target
 
