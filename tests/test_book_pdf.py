@@ -47,9 +47,9 @@ def pdf(executed_book, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def layout(pdf, tmp_path_factory) -> ET.Element:
-    """Every page's text and image boxes, from pdftohtml's XML."""
+    """Every page's text and image boxes in PDF points (pdftohtml -xml -zoom 1)."""
     out = tmp_path_factory.mktemp("xml") / "layout"
-    subprocess.run([poppler("pdftohtml"), "-xml", "-q", "-nodrm", str(pdf), str(out)], check=True)
+    subprocess.run([poppler("pdftohtml"), "-xml", "-q", "-nodrm", "-zoom", "1", str(pdf), str(out)], check=True)
     return ET.parse(f"{out}.xml").getroot()
 
 

@@ -30,3 +30,26 @@ def test_a_table_node_has_one_entry_per_cell():
 
 def test_html_without_a_table_gives_no_rows():
     assert html_rows("<div><p>just text</p></div>") == ([], [])
+
+
+def test_long_words_get_latex_break_points_and_keep_their_text():
+    from toonlab.book.report_tables import breakable
+
+    digest = "5c8dc113146a6f44813e66875ec781d759cb3d4b"
+    pieces = breakable(f"sha {digest} images/000001.png")
+    assert "".join(p.astext() for p in pieces if not isinstance(p, nodes.raw)) == f"sha {digest} images/000001.png"
+    breaks = [p for p in pieces if isinstance(p, nodes.raw)]
+    assert len(breaks) >= 4 and all(p.get("format") == "latex" for p in breaks)
+    assert not any(isinstance(p, nodes.raw) for p in breakable("short words only"))
+
+
+def test_a_wide_single_row_table_is_turned_on_its_side_and_wide_tables_set_smaller():
+    from toonlab.book.report_tables import fit_to_page, sized
+
+    names = [f"failed: reason {i}" for i in range(12)]
+    head, body = fit_to_page([["", *names]], [["count", *map(str, range(12))]])
+    assert head == [["", "count"]] and body[0] == ["failed: reason 0", "0"] and len(body) == 12
+    assert fit_to_page([["a", "b"]], [["1", "2"]]) == ([["a", "b"]], [["1", "2"]])
+    wide = sized(table_node([list("abcdefg")], [list("1234567")]), 7)
+    assert [n.astext() for n in wide if isinstance(n, nodes.raw)] == [r"\begingroup\footnotesize", r"\endgroup"]
+    assert len(sized(table_node([["a"]], [["1"]]), 1)) == 1

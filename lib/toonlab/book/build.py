@@ -69,6 +69,7 @@ REPORT_CONFIG = {
         # Long output lines wrap, even inside words, instead of running off the page or being cut.
         "sphinxsetup": "verbatimforcewraps=true, verbatimmaxunderfull=0",
         "figure_align": "htbp",
+        "extraclassoptions": "openany,oneside",  # a report: no blank pages before chapters
     },
 }
 REPORT_EXTENSIONS = ["toonlab.book.report_tables"]

@@ -12,9 +12,20 @@ BeautifulSoup. An HTML output that holds no table is printed as its text, so not
 
 from __future__ import annotations
 
+import re
+
 from docutils import nodes
 
 HTML_TABLE_CLASS = "report-table"
+# Long unbroken strings (sha256 digests, paths, URLs) would run off the page: LaTeX may break them after
+# these characters, and every BREAK_EVERY characters of a longer run.
+BREAK_AFTER = re.compile(r"(?<=[/_\-.,:=])")
+BREAK_EVERY = 10
+LONG_WORD = 14
+# A row or two of many columns (crawl counters, per-metric summaries) reads better turned on its side.
+TRANSPOSE_COLUMNS = 8
+# Wide tables set smaller, so columns fit the text width: (at least this many columns, LaTeX size).
+FONT_SIZES = ((10, r"\scriptsize"), (6, r"\footnotesize"))
 
 
 def html_rows(html: str) -> tuple[list[list[str]], list[list[str]]]:
@@ -45,6 +56,42 @@ def html_rows(html: str) -> tuple[list[list[str]], list[list[str]]]:
     return head, body
 
 
+def breakable(text: str) -> list[nodes.Node]:
+    """``text`` as docutils nodes with LaTeX break points (``\\allowbreak``) inside long words."""
+    pieces: list[nodes.Node] = []
+    for index, word in enumerate(text.split(" ")):
+        if index:
+            pieces.append(nodes.Text(" "))
+        if len(word) < LONG_WORD:
+            pieces.append(nodes.Text(word))
+            continue
+        chunks = [part[i:i + BREAK_EVERY] for part in BREAK_AFTER.split(word) if part
+                  for i in range(0, len(part), BREAK_EVERY)]
+        for position, chunk in enumerate(chunks):
+            if position:
+                pieces.append(nodes.raw("", r"\allowbreak{}", format="latex"))
+            pieces.append(nodes.Text(chunk))
+    return pieces
+
+
+def fit_to_page(head: list[list[str]], body: list[list[str]]) -> tuple[list[list[str]], list[list[str]]]:
+    """Transpose a one- or two-row table with many columns (one header row): names down, values across."""
+    if len(head) == 1 and len(body) <= 2 and len(head[0]) > TRANSPOSE_COLUMNS:
+        columns = list(zip(head[0], *body))
+        first = columns[0] if not columns[0][0] else ("", *columns[0][1:])
+        return [list(first)], [list(column) for column in columns[1:]]
+    return head, body
+
+
+def sized(table: nodes.table, columns: int) -> list[nodes.Node]:
+    """The table in a LaTeX group at a smaller size when it has many columns."""
+    size = next((command for least, command in FONT_SIZES if columns >= least), None)
+    if size is None:
+        return [table]
+    return [nodes.raw("", rf"\begingroup{size}", format="latex"), table,
+            nodes.raw("", r"\endgroup", format="latex")]
+
+
 def table_node(head: list[list[str]], body: list[list[str]]) -> nodes.table:
     columns = len((head or body)[0])
     widths = [max([len(row[c]) for row in head + body] + [3]) for c in range(columns)]
@@ -58,7 +105,7 @@ def table_node(head: list[list[str]], body: list[list[str]]) -> nodes.table:
         row = nodes.row()
         for value in values:
             entry = nodes.entry()
-            entry += nodes.paragraph(text=value)
+            entry += nodes.paragraph("", "", *breakable(value))
             row += entry
         return row
 
@@ -83,9 +130,9 @@ def convert_html_outputs(app, doctree: nodes.document, docname: str) -> None:
     for raw in list(doctree.findall(nodes.raw)):
         if "html" not in raw.get("format", "").split() or not in_cell_output(raw):
             continue
-        head, body = html_rows(raw.astext())
+        head, body = fit_to_page(*html_rows(raw.astext()))
         if body:
-            raw.replace_self(table_node(head, body))
+            raw.replace_self(sized(table_node(head, body), len(body[0])))
         else:
             from bs4 import BeautifulSoup
 
