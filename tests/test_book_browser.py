@@ -173,3 +173,19 @@ def test_html_assets_keeps_each_inline_script_once():
     unique_scripts(None, "page", "page.html", context, None)
     assert [(s.filename, s.attributes.get("body")) for s in context["script_files"]] == \
         [("_static/a.js", None), (None, body), ("", "let other = 1")]
+
+
+def test_expected_pages_follow_the_toc_and_mark_ci_chapters(book_root):
+    import json
+
+    (book_root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
+                                        "  - file: book/chapters/01_demo\n  - file: book/chapters/02_other\n")
+    executed = book_root / "book" / "chapters"
+    executed.mkdir(parents=True)
+    for stem, profile in (("01_demo", "ci"), ("02_other", "gpu")):
+        (executed / f"{stem}.ipynb").write_text(json.dumps({"metadata": {"toonlab": {"profile": profile}}}))
+    assert expected_pages(book_root) == [
+        PageSpec("book/intro.html"),
+        PageSpec("book/chapters/01_demo.html", chapter="01_demo", smoke=True),
+        PageSpec("book/chapters/02_other.html", chapter="02_other", smoke=False),
+    ]
