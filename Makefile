@@ -8,6 +8,7 @@ PIP        := $(PY) -m pip
 STAMP      := $(VENV)/.installed
 PROFILE    ?= ci
 CHAPTERS   ?=
+CHECK_FLAGS ?=
 # torch and torchvision are always pinned together, in the same pip command (requirements.lock).
 TORCH_PINS := torch==2.15.0 torchvision==0.29.2
 
@@ -39,9 +40,10 @@ chapters: venv
 build: venv
 	$(PY) -m toonlab.book build
 
+# CHECK_FLAGS=--online also requires images from other sites (the badges) to load, where there is a network.
 check-book: venv
 	bash .ci/install-browser
-	$(PY) -m toonlab.book check
+	$(PY) -m toonlab.book check $(CHECK_FLAGS)
 
 # The browser check and the PDF test run inside the suite, on the book it builds once.
 test: venv

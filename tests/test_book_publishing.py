@@ -98,6 +98,9 @@ def check_command(line: str) -> None:
     if words[0] == "make":
         targets = [w for w in words[1:] if "=" not in w]
         assert targets and set(targets) <= makefile_targets(), f"{line!r}: no such make target"
+        flags = [w.split("=", 1)[1] for w in words[1:] if w.startswith("CHECK_FLAGS=")]
+        if flags:
+            build_parser().parse_args(["check", *shlex.split(flags[0])])
     elif words[0] == "bash":
         assert (REPO / words[1]).is_file(), f"{line!r}: no script {words[1]}"
     elif words[:3] == [".venv/bin/python", "-m", "toonlab.book"]:
@@ -125,6 +128,7 @@ def test_pages_workflow_uses_the_standard_actions_and_commands_that_exist():
     assert install == "make venv" and f"`{install}`" in readme, "install with the README's command"
     assert any(line.startswith("make chapters PROFILE=ci") for line in runs)
     assert ".venv/bin/python -m toonlab.book build --strict" in runs
+    assert any("make check-book" in line for line in runs), "the published book passed the browser check"
 
 
 def test_the_command_check_catches_what_does_not_exist():
@@ -132,3 +136,5 @@ def test_the_command_check_catches_what_does_not_exist():
         with pytest.raises((AssertionError, SystemExit)):
             check_command(bad)
     check_command('TOONLAB_CHROMIUM="$(command -v google-chrome)" make check-book')
+    with pytest.raises(SystemExit):
+        check_command("make check-book CHECK_FLAGS=--offline")
