@@ -8,15 +8,18 @@ PIP        := $(PY) -m pip
 STAMP      := $(VENV)/.installed
 PROFILE    ?= ci
 CHAPTERS   ?=
+CHECK_FLAGS ?=
 # torch and torchvision are always pinned together, in the same pip command (requirements.lock).
 TORCH_PINS := torch==2.15.0 torchvision==0.29.2
 
-.PHONY: help venv book chapters build test pdf lock clean
+.PHONY: help venv book chapters build check-book test pdf lock clean
 
 help:
 	@echo "make book   execute every chapter (profile $(PROFILE)) and build the HTML book -> _build/html"
-	@echo "make test   unit tests, every notebook executed in ci, and the book built with warnings as errors"
-	@echo "make pdf    the book as a PDF through LaTeX (installs the TeX packages it needs)"
+	@echo "make test   unit tests, every notebook executed in ci, the book built with warnings as errors,"
+	@echo "            opened in headless Chromium, and the report PDF rendered (installs chromium, TeX)"
+	@echo "make check-book  open the built _build/html in headless Chromium -> _build/screenshots/"
+	@echo "make pdf    the report PDF through LaTeX, code cells hidden (installs the TeX packages it needs)"
 
 venv: $(STAMP)
 
@@ -37,7 +40,15 @@ chapters: venv
 build: venv
 	$(PY) -m toonlab.book build
 
+# CHECK_FLAGS=--online also requires images from other sites (the badges) to load, where there is a network.
+check-book: venv
+	bash .ci/install-browser
+	$(PY) -m toonlab.book check $(CHECK_FLAGS)
+
+# The browser check and the PDF test run inside the suite, on the book it builds once.
 test: venv
+	bash .ci/install-browser
+	bash .ci/install-tex
 	$(PY) -m pytest
 
 pdf: venv

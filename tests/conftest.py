@@ -31,7 +31,7 @@ def repo() -> Path:
 
 @pytest.fixture
 def book_root(tmp_path, monkeypatch) -> Path:
-    """A minimal book checkout in a temporary folder: notebooks/, params, lib/, data/, _toc.yml.
+    """A minimal book checkout in a temporary folder: notebooks/, params, lib/, data/, _toc.yml, _config.yml.
 
     Notebooks in it import the real (installed) toonlab; ``lib/`` here only feeds the fingerprint.
     """
@@ -43,6 +43,7 @@ def book_root(tmp_path, monkeypatch) -> Path:
     (root / "data" / "registry.yaml").write_text("sources: {}\n")
     (root / "pyproject.toml").write_text("[project]\nname = 'toonlab'\n")
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (root / "_config.yml").write_text("repository:\n  url: https://github.com/example/toonlab-fork\n  branch: dev\n")
     for profile in ("ci", "gpu", "full"):
         (root / "notebooks" / "params" / f"{profile}.yaml").write_text("common:\n  seed: 0\n")
     monkeypatch.setenv("TOONLAB_ROOT", str(root))
@@ -53,3 +54,22 @@ def copy_repo_file(relative: str, root: Path) -> None:
     target = root / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO / relative, target)
+
+
+# The book is executed and built once per test session, and every book test looks at that build:
+# executing all chapters in `ci` takes minutes of CPU (the runner caches them by fingerprint).
+@pytest.fixture(scope="session")
+def executed_book():
+    from toonlab.book.runner import run
+
+    first = run("ci", root=REPO)
+    second = run("ci", root=REPO)
+    return first, second
+
+
+@pytest.fixture(scope="session")
+def html_book(executed_book, tmp_path_factory) -> Path:
+    """The HTML book built with warnings as errors (``-W -n --keep-going``) into a temporary folder."""
+    from toonlab.book.build import build
+
+    return build("html", strict=True, root=REPO, path_output=tmp_path_factory.mktemp("book"))

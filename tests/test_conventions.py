@@ -12,7 +12,7 @@ import yaml
 
 from toonlab.book.build import toc_files
 from toonlab.book.chapters import discover
-from toonlab.book.scaffold import BOOTSTRAP, REPOSITORY_URL
+from toonlab.book.scaffold import badges, bootstrap, is_badge_cell
 from toonlab.params import PROFILES, profile_params
 
 from conftest import REPO
@@ -29,7 +29,10 @@ def test_notebook_follows_the_chapter_conventions(chapter):
     notebook = nbformat.read(chapter.source, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert all(not cell.outputs and cell.execution_count is None for cell in code), "store notebooks without outputs"
-    assert code[0].source == BOOTSTRAP, "the first code cell is the standard bootstrap (python -m toonlab.book new)"
+    sync = "generated from _config.yml's repository: run `python -m toonlab.book sync`"
+    assert code[0].source == bootstrap(), f"the first code cell is the standard bootstrap, {sync}"
+    badge_cells = [cell for cell in notebook.cells if is_badge_cell(cell)]
+    assert [cell.source for cell in badge_cells] == [badges(chapter.stem)], f"one cell of launch badges, {sync}"
     tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0] is code[1], "the second code cell is the one `parameters` cell"
     assert "validate(globals()" in code[2].source, "the parameters are validated right after the parameters cell"
@@ -65,10 +68,9 @@ def test_profile_files_have_only_known_sections():
         assert set(document) <= stems, f"{profile}.yaml has sections for chapters that do not exist"
 
 
-def test_book_config_executes_nothing_and_points_at_the_repository():
+def test_book_config_executes_nothing():
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
-    assert config["repository"]["url"] == REPOSITORY_URL
     assert all((REPO / bib).is_file() for bib in config["bibtex_bibfiles"])
 
 

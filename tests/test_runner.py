@@ -11,7 +11,7 @@ from nbformat.v4 import new_code_cell
 
 from toonlab.book.chapters import discover, fingerprint, recorded_run, select
 from toonlab.book.runner import ChapterFailed, chapter_parameters, run
-from toonlab.book.scaffold import BOOTSTRAP, new_chapter
+from toonlab.book.scaffold import bootstrap, new_chapter
 from toonlab.params import ParameterError
 
 
@@ -127,7 +127,7 @@ def test_scaffold_has_standard_cells_and_refuses_to_overwrite(tmp_path):
 
     path = new_chapter("05_demo", "Demo", tmp_path)
     notebook = nbformat.read(path, as_version=4)
-    assert notebook.cells[2].source == BOOTSTRAP and "remove-cell" in notebook.cells[2].metadata.tags
+    assert notebook.cells[2].source == bootstrap() and "remove-cell" in notebook.cells[2].metadata.tags
     assert notebook.cells[3].metadata.tags == ["parameters"]
     declared = papermill.inspect_notebook(str(path))
     assert declared["profile"]["default"] == '"full"' and declared["profile"]["help"]

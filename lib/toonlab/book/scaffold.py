@@ -12,11 +12,11 @@ from pathlib import Path
 
 from toonlab import atomic
 from toonlab.book.chapters import CHAPTER_PATTERN
+from toonlab.book.repository import COLAB_BADGE, KAGGLE_BADGE, Repository, repository
 
-REPOSITORY_URL = "https://github.com/toonlab/toonlab"
-BRANCH = "main"
-
-BOOTSTRAP = f'''\
+# The repository URL and branch come from _config.yml (toonlab.book.repository); ``sync_notebooks``
+# rewrites these generated cells in every chapter when they change.
+BOOTSTRAP_TEMPLATE = '''\
 # Environment bootstrap: on Colab/Kaggle fetch the toonlab repository (its data registry, parameters and
 # small committed weights live there, not in the package) and install it; elsewhere nothing.
 import os, subprocess, sys
@@ -25,8 +25,8 @@ from pathlib import Path
 if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
     checkout = Path(os.environ.get("TOONLAB_ROOT") or Path.cwd() / "toonlab")
     if not (checkout / "pyproject.toml").is_file():
-        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{BRANCH}",
-                        "{REPOSITORY_URL}", str(checkout)], check=True)
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}",
+                        "{url}", str(checkout)], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{{checkout}}[book]"], check=True)
     os.environ["TOONLAB_ROOT"] = str(checkout)
     sys.path.insert(0, str(checkout / "lib"))  # the editable install is not on this kernel's path yet'''
@@ -46,16 +46,55 @@ run = ChapterRun("{stem}", params, weights="(say which models produce this chapt
 Markdown(reference_summary("{stem}"))'''
 
 
-def badges(stem: str) -> str:
-    path = f"{REPOSITORY_URL.removeprefix('https://github.com/')}/blob/{BRANCH}/notebooks/{stem}.ipynb"
+def bootstrap(repo: Repository | None = None) -> str:
+    """The first code cell of every chapter, cloning the configured repository on Colab/Kaggle."""
+    repo = repo or repository()
+    return BOOTSTRAP_TEMPLATE.format(url=repo.url, branch=repo.branch)
+
+
+def badges(stem: str, repo: Repository | None = None) -> str:
+    """The second cell of every chapter: launch badges for its source notebook (HTML only)."""
+    repo = repo or repository()
     return (
         "```{only} html\n"
-        f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-        f"(https://colab.research.google.com/github/{path})\n"
-        f"[![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]"
-        f"(https://kaggle.com/kernels/welcome?src=https://github.com/{path})\n"
+        f"[![Open in Colab]({COLAB_BADGE})]({repo.colab_url(stem)})\n"
+        f"[![Open in Kaggle]({KAGGLE_BADGE})]({repo.kaggle_url(stem)})\n"
         "```"
     )
+
+
+def is_badge_cell(cell) -> bool:
+    return cell.cell_type == "markdown" and cell.source.startswith("```{only} html") and "colab" in cell.source
+
+
+def sync_notebooks(notebooks_dir: Path, repo: Repository | None = None) -> list[Path]:
+    """Rewrite the bootstrap and badge cells of every chapter from ``_config.yml``; return the changed files.
+
+    Only those two generated cells are touched, and a notebook already in sync is not rewritten.
+    """
+    import nbformat
+
+    from toonlab.book.chapters import discover
+
+    repo = repo or repository()
+    changed = []
+    for chapter in discover(notebooks_dir):
+        notebook = nbformat.read(chapter.source, as_version=4)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        badge_cells = [cell for cell in notebook.cells if is_badge_cell(cell)]
+        if not code or len(badge_cells) != 1:
+            raise ValueError(f"{chapter.source} needs a bootstrap code cell and exactly one badge cell "
+                             f"(found {len(badge_cells)}); compare with `python -m toonlab.book new`")
+        wanted = {id(code[0]): bootstrap(repo), id(badge_cells[0]): badges(chapter.stem, repo)}
+        stale = [cell for cell in (code[0], badge_cells[0]) if cell.source != wanted[id(cell)]]
+        if not stale:
+            continue
+        for cell in stale:
+            cell.source = wanted[id(cell)]
+        with atomic.atomic_open(chapter.source, "w", encoding="utf-8") as handle:
+            nbformat.write(notebook, handle)
+        changed.append(chapter.source)
+    return changed
 
 
 def new_chapter(stem: str, title: str, notebooks_dir: Path) -> Path:
@@ -67,10 +106,11 @@ def new_chapter(stem: str, title: str, notebooks_dir: Path) -> Path:
     target = Path(notebooks_dir) / f"{stem}.ipynb"
     if target.exists():
         raise FileExistsError(f"{target} exists; refusing to overwrite a chapter")
+    repo = repository()
     cells = [
         new_markdown_cell(f"# {stem[:2]} — {title}\n\n(What the source project did, and what this chapter does.)"),
-        new_markdown_cell(badges(stem)),
-        new_code_cell(BOOTSTRAP, metadata={"tags": ["remove-cell"]}),
+        new_markdown_cell(badges(stem, repo)),
+        new_code_cell(bootstrap(repo), metadata={"tags": ["remove-cell"]}),
         new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
         new_code_cell(VALIDATION.format(stem=stem)),
     ]
