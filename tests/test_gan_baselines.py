@@ -1,4 +1,4 @@
-"""The chapter-03 module: presets at the chapter's scale, train + export + reload, the few-shot numbers."""
+"""The chapter-03 module (:mod:`toonlab.chapters.gan`, training from :mod:`toonlab.train.gan_runs`): presets at the chapter's scale, train + export + reload, the few-shot numbers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from toonlab import gan_baselines as chapter
+from toonlab.chapters import gan as chapter
 
 
 def test_scaled_preset_moves_resolution_and_keeps_lucidrains_width_rule():
