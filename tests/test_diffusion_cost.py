@@ -10,7 +10,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from toonlab import zoo
-from toonlab.diffusion import chapter, cost
+from toonlab.chapters import diffusion as chapter
+from toonlab.diffusion import cost
 from toonlab.diffusion.ddpm import DDPMConfig, build_unet
 from toonlab.diffusion.generate import GenerationJob, generate_dataset, png_bytes, read_manifest
 from toonlab.diffusion.text2image import clip_t_per_prompt, generate_images
