@@ -101,3 +101,11 @@ def test_run_folder_changes_with_the_architecture_not_the_step_count(tmp_path):
     assert chapter.run_folder(tmp_path, "f", a, "avatars", 0) != chapter.run_folder(
         tmp_path, "f", a.replace(model={"ngf": 16}), "avatars", 0)
     assert chapter.run_folder(tmp_path, "f", a, "avatars", 0) != chapter.run_folder(tmp_path, "f", a, "avatars", 1)
+
+
+def test_check_presets_names_the_choices():
+    chapter.check_presets(["toyhollywood_fastgan"])
+    with pytest.raises(ValueError, match="choose from .*toyhollywood_fastgan"):
+        chapter.check_presets(["toyhollywood_fastgan", "nope"])
+    with pytest.raises(ValueError, match="choose from"):
+        chapter.check_presets([])
