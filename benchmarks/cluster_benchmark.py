@@ -23,9 +23,9 @@ import time
 import numpy as np
 import pandas as pd
 
+from toonlab.chapters.clustering import wall_time_table
 from toonlab.cluster import ClusterConfig, cluster, run_benchmark, summarize
 from toonlab.cluster.benchmark import pretty
-from toonlab.cluster.chapter import wall_time_table
 from toonlab.metrics.clustering import ari, hungarian_accuracy
 from toonlab.metrics.cost import measure
 

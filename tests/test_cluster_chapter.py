@@ -14,9 +14,9 @@ import pytest
 import torch
 from sklearn.datasets import make_blobs
 
+from toonlab.chapters.clustering import (SOURCE_ACCURACY, VAERecipe, dists_model, extractor_cost_table,
+                                         faithful_table, metric_key, record_metrics, train_vae_features, wall_time_table)
 from toonlab.cluster import run_benchmark, summarize
-from toonlab.cluster.chapter import (SOURCE_ACCURACY, VAERecipe, dists_model, extractor_cost_table, faithful_table,
-                                     metric_key, record_metrics, train_vae_features, wall_time_table)
 from toonlab.cluster.figures import aligned_confusion, embed_2d, largest_clusters, sample_grid_figure, scatter_figure
 from toonlab.metrics.clustering import hungarian_accuracy
 

@@ -1,9 +1,11 @@
-"""The repository's conventions, checked: notebooks, profiles, pins, table of contents (DESIGN.md)."""
+"""The repository's conventions, checked: notebooks, profiles, pins, table of contents, the package layout
+(one chapter module per notebook, layering, no import cycles in metrics) (DESIGN.md)."""
 
 from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 import nbformat
 import papermill
@@ -106,3 +108,129 @@ def test_opened_on_its_own_the_first_cells_run_with_full_defaults(chapter, tmp_p
     notebook.cells = notebook.cells[:cut]
     NotebookClient(notebook, kernel_name="python3", timeout=120,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+
+# ---------------------------------------------------------------------------------------------------
+# package layout: one chapter module per notebook, layering, no import cycles (DESIGN.md, "Package layering")
+
+LIB = REPO / "lib"
+CHAPTER_MODULES = LIB / "toonlab" / "chapters"
+NOTEBOOK_MAY_IMPORT = {"toonlab.params", "toonlab.results"}  # besides its own chapter module
+
+
+def toonlab_imports(source: str) -> list[tuple[str, ast.AST]]:
+    """Every toonlab module a piece of code imports (``from toonlab.x import y`` names ``toonlab.x.y`` when
+    ``y`` is a module), with the import node; imports inside functions count too."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node) for alias in node.names if alias.name.split(".")[0] == "toonlab"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "toonlab":
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                is_module = (LIB / Path(*candidate.split("."))).with_suffix(".py").is_file() or (
+                    LIB / Path(*candidate.split(".")) / "__init__.py").is_file()
+                found.append((candidate if is_module else node.module, node))
+    return found
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(LIB).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules(package: str = "toonlab") -> dict[str, Path]:
+    return {module_name(p): p for p in (LIB / Path(*package.split("."))).rglob("*.py")}
+
+
+def import_cycles(modules: dict[str, Path]) -> list[list[str]]:
+    """Strongly connected components (more than one module) of the import graph among ``modules``."""
+    graph = {name: {dep for dep, _ in toonlab_imports(path.read_text()) if dep in modules and dep != name}
+             for name, path in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
+def test_notebook_imports_only_its_chapter_module_and_params_results(chapter):
+    notebook = nbformat.read(chapter.source, as_version=4)
+    imports = [imp for cell in notebook.cells if cell.cell_type == "code" for imp in toonlab_imports(cell.source)]
+    chapter_imports = [node for module, node in imports if module.startswith("toonlab.chapters")]
+    assert len(chapter_imports) == 1, "import the chapter module once: from toonlab.chapters import <name> as chapter"
+    node = chapter_imports[0]
+    assert isinstance(node, ast.ImportFrom) and node.module == "toonlab.chapters" and len(node.names) == 1 \
+        and node.names[0].asname == "chapter", "import it as: from toonlab.chapters import <name> as chapter"
+    others = sorted({module for module, _ in imports} - NOTEBOOK_MAY_IMPORT - {f"toonlab.chapters.{node.names[0].name}"})
+    assert not others, (f"{chapter.stem} imports {others}; a notebook imports its chapter module and "
+                        "toonlab.params / toonlab.results only (expose the step in the chapter module)")
+
+    path = CHAPTER_MODULES / f"{node.names[0].name}.py"
+    assert path.is_file(), f"{chapter.stem} needs its chapter module lib/toonlab/chapters/{path.name}"
+    tree = ast.parse(path.read_text())
+    docstring = ast.get_docstring(tree) or ""
+    assert docstring.startswith(f"Chapter {chapter.number} — ") and "steps the notebook calls" in docstring, \
+        f"{path.name}: the docstring says what chapter {chapter.number} does and which steps the notebook calls"
+    declared = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant)}
+    assert declared.get("CHAPTER") == chapter.stem, f"{path.name} must define CHAPTER = {chapter.stem!r}"
+
+
+def test_every_chapter_module_belongs_to_a_notebook():
+    used = set()
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(chapter.source, as_version=4)
+        used |= {module for cell in notebook.cells if cell.cell_type == "code"
+                 for module, _ in toonlab_imports(cell.source) if module.startswith("toonlab.chapters.")}
+    modules = {f"toonlab.chapters.{p.stem}" for p in CHAPTER_MODULES.glob("*.py") if p.stem != "__init__"}
+    assert modules == used, "one module per chapter notebook in lib/toonlab/chapters/, named after the chapter"
+
+
+def test_chapter_modules_sit_on_top_of_the_model_layers():
+    """Chapters compose layers 1-5; nothing below imports a chapter, and a chapter imports no other chapter
+    (what two chapters share belongs in a domain package) and not the book."""
+    for name, path in package_modules().items():
+        imported = {module for module, _ in toonlab_imports(path.read_text())}
+        if name.startswith("toonlab.chapters"):
+            assert not {m for m in imported if m.startswith("toonlab.chapters.") and m != name}, \
+                f"{name} imports another chapter module"
+            assert not {m for m in imported if m.startswith("toonlab.book")}, f"{name} imports the book layer"
+        else:
+            assert not {m for m in imported if m.startswith("toonlab.chapters")}, \
+                f"{name} imports a chapter module: only notebooks (and benchmarks) may"
+
+
+def test_the_metrics_modules_import_each_other_without_cycles():
+    assert import_cycles(package_modules("toonlab.metrics")) == []
+
+
+def test_the_cycle_finder_sees_a_cycle(tmp_path):
+    (tmp_path / "a.py").write_text("from toonlab.chapters import gan\n")
+    (tmp_path / "b.py").write_text("def f():\n    import toonlab.metrics.fid\n")
+    modules = {"toonlab.chapters.gan": tmp_path / "b.py", "toonlab.metrics.fid": tmp_path / "a.py"}
+    assert import_cycles(modules) == [["toonlab.chapters.gan", "toonlab.metrics.fid"]]

@@ -8,7 +8,8 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from toonlab.data import collect, figures, stats  # noqa: E402
+from toonlab.chapters import dataset as chapter  # noqa: E402
+from toonlab.data import figures, stats  # noqa: E402
 from toonlab.data.shop import FAULT_CATEGORY, emoji_products  # noqa: E402
 
 
@@ -26,15 +27,15 @@ def test_emoji_products_are_checked_twemoji_files_with_categories():
 
 def test_crawl_the_shop_then_describe_and_draw(tmp_path):
     products = emoji_products(20, seed=0)
-    summary = collect.crawl_fixture_shop(tmp_path / "crawl", products, faults=["truncated_jpeg", "duplicate"],
+    summary = chapter.crawl_fixture_shop(tmp_path / "crawl", products, faults=["truncated_jpeg", "duplicate"],
                                          timeout=2.0, progress=False)
     assert summary.images == 20 and summary.duplicates == 1 and summary.failures == {"truncated": 1}
-    paths, labels = collect.crawled_images(tmp_path / "crawl")
+    paths, labels = chapter.crawled_images(tmp_path / "crawl")
     assert len(paths) == 20 and FAULT_CATEGORY not in labels
     assert sorted(labels) == sorted(p.label for p in products)
-    table = collect.crawl_table(summary)
+    table = chapter.crawl_table(summary)
     assert dict(zip(table["crawl"], table["count"]))["failed: truncated"] == 1
-    failures = collect.failure_table(tmp_path / "crawl")
+    failures = chapter.failure_table(tmp_path / "crawl")
     assert list(failures["cause"]) == ["truncated"] and failures["example"][0].startswith("/image/")
 
     result = stats.describe(paths, labels, workers=1, progress=False)
@@ -48,18 +49,18 @@ def test_crawl_the_shop_then_describe_and_draw(tmp_path):
 
 def test_a_fresh_crawl_replaces_an_old_one(tmp_path):
     products = emoji_products(3, seed=0)
-    collect.crawl_fixture_shop(tmp_path / "crawl", products, faults=False, progress=False)
+    chapter.crawl_fixture_shop(tmp_path / "crawl", products, faults=False, progress=False)
     (tmp_path / "crawl" / "images" / "stray.png").write_bytes(b"x")
-    again = collect.crawl_fixture_shop(tmp_path / "crawl", products, faults=False, progress=False)
+    again = chapter.crawl_fixture_shop(tmp_path / "crawl", products, faults=False, progress=False)
     assert again.images == 3 and not again.resumed
     assert not (tmp_path / "crawl" / "images" / "stray.png").exists()
 
 
 def test_tables_of_sources_and_avatar_attributes():
-    table = collect.registry_table()
+    table = chapter.registry_table()
     assert {"emoji", "avatars", "photos", "toyhollywood", "funkopop-humans", "comic"} == set(table["source"])
-    paths, labels, attributes = collect.rendered_images("avatars", 24, limit=10, seed=0)
+    paths, labels, attributes = chapter.rendered_images("avatars", 24, limit=10, seed=0)
     assert len(paths) == len(labels) == len(attributes) == 10
-    counts = collect.attribute_table(attributes)
+    counts = chapter.attribute_table(attributes)
     for name in ("glasses", "hair", "mouth", "skin", "clothing"):
         assert counts[counts["attribute"] == name]["images"].sum() == 10

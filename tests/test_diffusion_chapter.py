@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from toonlab.diffusion import chapter
+from toonlab.chapters import diffusion as chapter
 
 MODEL = {"resolution": 16, "block_out_channels": (16, 32), "norm_num_groups": 8, "layers_per_block": 1,
          "attention_resolutions": ()}

@@ -10,7 +10,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from toonlab import zoo
-from toonlab.diffusion import chapter, cost
+from toonlab.chapters import diffusion as chapter
+from toonlab.diffusion import cost
 from toonlab.diffusion.ddpm import DDPMConfig, build_unet
 from toonlab.diffusion.generate import GenerationJob, generate_dataset, png_bytes, read_manifest
 from toonlab.diffusion.text2image import clip_t_per_prompt, generate_images
@@ -145,3 +146,39 @@ def test_clip_t_per_prompt_groups_and_reports():
 
     per_item = clip_t(clip, images, texts).per_item
     assert table["CLIP-T (ours)"].iloc[0] == pytest.approx(per_item[:2].mean())
+
+
+# -- the chapter's text-to-image steps --------------------------------------------------------------
+
+
+def test_prompt_baselines_score_every_role_on_the_same_prompts(monkeypatch):
+    clip = zoo.load("clip", "ci", seed=0)
+    prompts = chapter.baseline_prompts()[:2]
+    kwargs = dict(per_prompt=2, seed=0, steps=2, guidance=7.5, size=32, batch_size=4, device="cpu")
+    table, images, means = chapter.prompt_baselines(["sd15"], "ci", clip, prompts, **kwargs)
+    assert list(table["model"]) == ["sd15"] * 2 and list(table["prompt"]) == prompts
+    assert table["CLIP-T (reported)"].notna().sum() == sum(p in chapter.reported_clip_t() for p in prompts)
+    assert images["sd15"][1] == prompts and len(images["sd15"][0]) == 2  # one image per prompt for the figure
+    assert means["sd15"] == pytest.approx(table["CLIP-T (ours)"].mean())
+    assert chapter.prompt_baselines([], "ci", clip, prompts, **kwargs) == (None, {}, {})
+
+
+def test_synthetic_dataset_resumes_into_the_same_folder_and_its_cost_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path))
+    clip = zoo.load("clip", "ci", seed=0)
+    kwargs = dict(names_file=None, n_names=2, per_name=2, seed=0, steps=2, size=32, batch_size=4, device="cpu")
+    first = chapter.synthetic_dataset("sd15", "ci", clip, **kwargs)
+    assert first.report.total == 4 and len(first.manifest) == 4 and str(first.folder).startswith(str(tmp_path))
+    again = chapter.synthetic_dataset("sd15", "ci", clip, **kwargs)
+    assert again.folder == first.folder and again.report.generated == 0 and again.clip_t == first.clip_t
+    table = chapter.cost_table({}, 32, batch_size=2, measured_steps=1, device="cpu", synthetic=first,
+                               gen_model="sd15", gen_size=32, gen_steps=2, gen_batch=4)
+    assert list(table["model"])[:2] == ["DCGAN (Comics)", "FastGAN (PopYou, ToyHollyWood)"]
+    assert table["model"].iloc[2].startswith("sd15: ") and table["× time per image"].iloc[0] == 1
+
+
+def test_schedule_table_states_each_schedule():
+    table = chapter.schedule_table(["t300", "t1000"], {"resolution": 16, "block_out_channels": (16, 32),
+                                                       "norm_num_groups": 8})
+    assert list(table["T"]) == [300, 1000] and list(table["schedule"]) == list(chapter.SCHEDULE_LABELS.values())
+    assert (table["sqrt(abar_T)"] > 0).all() and table["sqrt(abar_T)"].iloc[0] > table["sqrt(abar_T)"].iloc[1]

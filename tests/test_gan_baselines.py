@@ -1,4 +1,4 @@
-"""The chapter-03 module: presets at the chapter's scale, train + export + reload, the few-shot numbers."""
+"""The chapter-03 module (:mod:`toonlab.chapters.gan`, training from :mod:`toonlab.train.gan_runs`): presets at the chapter's scale, train + export + reload, the few-shot numbers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from toonlab import gan_baselines as chapter
+from toonlab.chapters import gan as chapter
 
 
 def test_scaled_preset_moves_resolution_and_keeps_lucidrains_width_rule():
@@ -101,3 +101,11 @@ def test_run_folder_changes_with_the_architecture_not_the_step_count(tmp_path):
     assert chapter.run_folder(tmp_path, "f", a, "avatars", 0) != chapter.run_folder(
         tmp_path, "f", a.replace(model={"ngf": 16}), "avatars", 0)
     assert chapter.run_folder(tmp_path, "f", a, "avatars", 0) != chapter.run_folder(tmp_path, "f", a, "avatars", 1)
+
+
+def test_check_presets_names_the_choices():
+    chapter.check_presets(["toyhollywood_fastgan"])
+    with pytest.raises(ValueError, match="choose from .*toyhollywood_fastgan"):
+        chapter.check_presets(["toyhollywood_fastgan", "nope"])
+    with pytest.raises(ValueError, match="choose from"):
+        chapter.check_presets([])

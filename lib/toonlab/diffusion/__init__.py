@@ -1,4 +1,5 @@
-"""Layer 3/6: diffusion models for chapter 04.
+"""Layer 3 (networks; the DDPM task on the shared loop in ``training``): diffusion models. Chapter 04 composes
+them in :mod:`toonlab.chapters.diffusion`.
 
 - :mod:`~toonlab.diffusion.ddpm` — DDPM from scratch (diffusers UNet2DModel + DDPMScheduler), T=300 / T=1000,
   DDPM and DDIM sampling

@@ -35,7 +35,7 @@ import torch
 
 from toonlab import atomic
 from toonlab.metrics.checks import MetricInputError, check_features, check_images, check_same_dim
-from toonlab.metrics.extractors import FeatureExtractor
+from toonlab.metrics.feature_extractor import FeatureExtractor
 from toonlab.metrics.image_io import (
     describe_resize,
     files_digest,

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from toonlab.metrics.checks import MetricInputError, check_images
-from toonlab.metrics.extractors import FeatureExtractor
+from toonlab.metrics.feature_extractor import FeatureExtractor
 
 WEIGHTS_FILE = "data/weights/toon_features.safetensors"
 RECORD_FILE = "data/weights/toon_features.json"

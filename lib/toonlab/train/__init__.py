@@ -1,5 +1,7 @@
 """Layer 4: one training loop for every model (see :mod:`toonlab.train.loop`), with its pieces:
-step-indexed data, EMA, atomic safetensors checkpoints with exact resume, DiffAugment, callbacks."""
+step-indexed data, EMA, atomic safetensors checkpoints with exact resume, DiffAugment, callbacks.
+The GANs as tasks are in :mod:`toonlab.train.gan_tasks`; a whole GAN run (train, resume, export, reload,
+sample) in :mod:`toonlab.train.gan_runs`."""
 
 from toonlab.train.callbacks import Metrics, SampleGrid, read_grids
 from toonlab.train.checkpoint import CheckpointError, load_weights, save_weights

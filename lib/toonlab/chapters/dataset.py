@@ -1,8 +1,27 @@
-"""The data chapter's steps, each one call: crawl the fixture shop, list the images of a source, tabulate.
+"""Chapter 01 — the data: the toy shop scrape, and descriptive statistics of every image source.
+
+What the chapter does: lists the registered sources; obtains the toy images (a crawl of the local fixture
+shop with its fault matrix in ``ci``, ToyHollyWood from Kaggle in ``full``, or an opt-in polite crawl of the
+real shop); describes toys, avatars, photos and the user's comic images per class and overall (counts,
+resolution, aspect, file size, mean RGB / HSV, duplicates), with class balance, distributions, HSV
+histograms, dominant-colour palettes and sample grids; and puts ToyHollyWood's and the Comics study's
+reported numbers beside ours.
+
+The steps the notebook calls, in order:
+
+* :func:`registry_table` — the sources with licence and origin;
+* :func:`source_files` — a folder or Kaggle source's original files (checked first: fails fast);
+* :func:`crawl_dir`, :func:`shop_products`, :func:`crawl_fixture_shop`, :func:`crawl_real_site`,
+  :func:`crawled_images`, :func:`crawl_table`, :func:`failure_table` — the scrape and what it did;
+* :func:`rendered_images`, :func:`attribute_table` — the ``ci`` sets as the book uses them;
+* :func:`describe`, :func:`class_table`, :func:`summary`, :func:`dominant_colours` — the statistics
+  (:mod:`toonlab.data.stats`);
+* :func:`class_balance`, :func:`distributions`, :func:`hsv_histograms`, :func:`palettes`,
+  :func:`sample_grid` — the figures (:mod:`toonlab.data.figures`).
 
 Statistics describe files as they are: a crawl's downloads, a Kaggle or comic folder's originals. The
 ``ci`` sets that only exist as renderings (avatars) are described as the book uses them, materialized
-at one resolution.
+at one resolution. Composes :mod:`toonlab.data` only: this chapter has no model.
 """
 
 from __future__ import annotations
@@ -13,17 +32,28 @@ from pathlib import Path
 
 import pandas as pd
 
+from toonlab.data.figures import class_balance, distributions, hsv_histograms, palettes, sample_grid
 from toonlab.data.registry import get_spec, load_registry
 from toonlab.data.scrape import CrawlSummary, SiteConfig, crawl, read_crawl_manifest
 from toonlab.data.shop import FixtureShop, Product, fixture_site_config
+from toonlab.data.shop import emoji_products as shop_products
 from toonlab.data.sources import make_source
 from toonlab.data.sources.folder import image_files
+from toonlab.data.stats import class_table, describe, dominant_colours, summary
+from toonlab.paths import cache_dir, repo_root
+
+CHAPTER = "01_data"
 
 
 def registry_table() -> pd.DataFrame:
     rows = [{"source": name, "profile": spec.profile, "kind": spec.kind, "license": spec.license,
              "origin": spec.origin} for name, spec in load_registry().items()]
     return pd.DataFrame(rows)
+
+
+def crawl_dir(toys: str, profile: str) -> Path:
+    """Where a crawl of the ``toys`` kind (shop, crawl) keeps its images and state, per profile."""
+    return cache_dir("data", "crawl", f"{toys}-{profile}")
 
 
 def crawl_fixture_shop(out: Path, products: list[Product], *, faults: bool = True, timeout: float = 2.0,
@@ -40,7 +70,11 @@ def crawl_fixture_shop(out: Path, products: list[Product], *, faults: bool = Tru
 
 def crawl_real_site(site_yaml: str | Path, out: Path, max_products: int | None = None,
                     progress: bool = True) -> CrawlSummary:
-    """Crawl a real shop politely (resumable: run again with the same ``out`` to continue)."""
+    """Crawl a real shop politely (resumable: run again with the same ``out`` to continue).
+
+    A relative ``site_yaml`` is read from the repository (``data/sites/...``).
+    """
+    site_yaml = repo_root() / site_yaml  # an absolute path stays as it is
     overrides = {"max_products": max_products} if max_products else {}
     return crawl(SiteConfig.from_yaml(site_yaml, **overrides), out, progress=progress)
 
@@ -103,3 +137,11 @@ def attribute_table(attributes: list[dict], names: tuple[str, ...] = AVATAR_ATTR
         for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             rows.append({"attribute": name, "value": value, "images": n, "share": n / len(attributes)})
     return pd.DataFrame(rows)
+
+
+__all__ = [
+    "AVATAR_ATTRIBUTES", "CHAPTER", "attribute_table", "class_balance", "class_table", "crawl_dir",
+    "crawl_fixture_shop", "crawl_real_site", "crawl_table", "crawled_images", "describe", "distributions",
+    "dominant_colours", "failure_table", "hsv_histograms", "palettes", "registry_table", "rendered_images",
+    "sample_grid", "shop_products", "source_files", "summary",
+]

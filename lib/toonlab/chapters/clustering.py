@@ -1,7 +1,24 @@
-"""Chapter 02's steps, one call each from the notebook: features, VAE training, tables, costs.
+"""Chapter 02 — clustering benchmarks: ToyHollyWood's CLIP / VAE / VAE-DISTS features x five algorithms.
+
+What the chapter does: the same images as VAE inputs and as CLIP inputs, CLIP embeddings (ViT-L-14 and
+ViT-B-32), a VAE and a VAE-DISTS trained here on the shared loop, ToyHollyWood's 15 cells (source number
+beside our mean ± std Hungarian accuracy), every score for every cell, methods beyond the source, the best
+cell's embeddings / confusion matrix / samples per cluster, and what each cell and extractor costs.
+
+The steps the notebook calls, in order:
+
+* :class:`VAERecipe`, :func:`weights_label` — the VAEs' settings and the models behind the numbers;
+* :func:`load_data` — the images at the VAE's and at CLIP's resolution, checked to be the same items;
+* :func:`dists_model`, :func:`clip_features`, :func:`train_vae_features`, :func:`loss_curve_figure` — the
+  feature sets (VAE training resumes after a kill);
+* :class:`ClusterConfig`, :func:`run_benchmark`, :func:`summarize`, :func:`record_metrics`,
+  :func:`faithful_table`, :func:`pretty`, :func:`best_run` — the benchmark and its tables;
+  :data:`BEYOND` — the methods beyond the source;
+* :func:`embed_2d`, :func:`scatter_figure`, :func:`confusion_figure`, :func:`sample_grid_figure` — figures;
+* :func:`wall_time_table`, :func:`extractor_cost_table` — cost.
 
 Composes :mod:`toonlab.features` (extractors, VAE training on the shared loop), :mod:`toonlab.cluster`
-(the benchmark) and :mod:`toonlab.metrics` (scores, costs) — no model or training code of its own.
+(the benchmark, its figures) and :mod:`toonlab.metrics` (scores, costs) — no model or training code of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +34,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from toonlab.cluster import algorithms, beyond
+from toonlab import zoo
+from toonlab.cluster import ClusterConfig, algorithms, beyond, run_benchmark, summarize
+from toonlab.cluster.benchmark import best_run, pretty
+from toonlab.cluster.beyond import BEYOND
+from toonlab.cluster.figures import confusion_figure, embed_2d, sample_grid_figure, scatter_figure
+from toonlab.features.vae_task import loss_curve_figure
 from toonlab.metrics.clustering import TABLE_METRIC
 from toonlab.paths import cache_dir
 from toonlab.results import Reported, compare
@@ -56,6 +78,12 @@ class VAERecipe:
         widths = tuple(self.base_width * 2**i for i in range(4))
         return VAEConfig(image_size=self.image_size, widths=widths, latent_dim=self.latent_dim,
                          kl_coeff=self.kl_coeff)
+
+
+def weights_label(clip_roles: Sequence[str], profile: str, vae_steps: int) -> str:
+    """Which models produce the chapter's numbers (the CLIP weights per role, the VAEs trained here)."""
+    clip_label = "; ".join(zoo.describe(role, profile) for role in clip_roles) or "no CLIP"
+    return f"{clip_label}; VAE and VAE-DISTS trained here ({vae_steps} steps)"
 
 
 def device() -> str:
@@ -205,3 +233,11 @@ def extractor_cost_table(extractors: Mapping[str, Any], dataset: Any, batch: int
                      "memory": cost.memory_kind, "device": cost.device,
                      "training s (this run)": round((train_seconds or {}).get(name, 0.0), 1)})
     return pd.DataFrame(rows)
+
+
+__all__ = [
+    "BEYOND", "CHAPTER", "CLIP_NAMES", "SOURCE", "SOURCE_ACCURACY", "ClusterConfig", "VAERecipe", "best_run",
+    "clip_features", "confusion_figure", "device", "dists_model", "embed_2d", "extractor_cost_table",
+    "faithful_table", "load_data", "loss_curve_figure", "metric_key", "pretty", "record_metrics", "run_benchmark",
+    "sample_grid_figure", "scatter_figure", "summarize", "train_vae_features", "wall_time_table", "weights_label",
+]
