@@ -14,7 +14,7 @@ import pytest
 import torch
 from sklearn.datasets import make_blobs
 
-from toonlab.chapters.clustering import (SOURCE_ACCURACY, VAERecipe, dists_model, extractor_cost_table,
+from toonlab.chapters.clustering import (SOURCE_ACCURACY, VAERecipe, dists_model, weights_label, extractor_cost_table,
                                          faithful_table, metric_key, record_metrics, train_vae_features, wall_time_table)
 from toonlab.cluster import run_benchmark, summarize
 from toonlab.cluster.figures import aligned_confusion, embed_2d, largest_clusters, sample_grid_figure, scatter_figure
@@ -107,7 +107,8 @@ def test_train_vae_features_resumes_and_caches(tmp_path, monkeypatch):
     dists = dists_model("ci")
     first = train_vae_features(data, recipe, "ci", dists=dists, progress=False)
     assert first["name"] == "VAE-DISTS" and first["features"].shape == (12, 8)
-    assert "smoke" in first["extractor"].weights_label()
+    assert "DISTS-toon" in first["extractor"].weights_label()  # offline: the toon classifier, never random VGG16
+    assert "DISTS-toon" in weights_label(["clip"], "ci", 2) and "piq DISTS" in weights_label(["clip"], "full", 2)
     again = train_vae_features(data, recipe, "ci", dists=dists, progress=False)
     assert again["resumed_from"] == 2  # finished run reloaded, not retrained
     np.testing.assert_array_equal(first["features"], again["features"])

@@ -83,7 +83,7 @@ class VAERecipe:
 def weights_label(clip_roles: Sequence[str], profile: str, vae_steps: int) -> str:
     """Which models produce the chapter's numbers (the CLIP weights per role, the VAEs trained here)."""
     clip_label = "; ".join(zoo.describe(role, profile) for role in clip_roles) or "no CLIP"
-    return f"{clip_label}; VAE and VAE-DISTS trained here ({vae_steps} steps)"
+    return f"{clip_label}; VAE and VAE-DISTS trained here ({vae_steps} steps), DISTS = {dists_label(profile)}"
 
 
 def device() -> str:
@@ -107,10 +107,24 @@ def load_data(name: str, resolution: int, clip_resolution: int, limit: int | Non
 
 
 def dists_model(profile: str, seed: int = 0) -> Any:
-    """piq's DISTS for VAE-DISTS (random VGG16 in ``ci``); built first so missing weights fail at once."""
-    from toonlab.metrics.perceptual import build_dists
+    """The DISTS term of VAE-DISTS, built first so missing weights fail at once.
 
-    return build_dists(profile, device=device(), seed=seed)
+    ``full``: piq's DISTS on ImageNet VGG16 (the source's). Offline (``ci``, ``cpu``, ``gpu``): DISTS-toon, the
+    DISTS formula over the toon classifier trained here (:mod:`toonlab.metrics.perceptual_toon`) — no VGG16
+    weights can be downloaded there, and a random VGG16 would make VAE-DISTS a smoke number in every profile.
+    """
+    from toonlab.metrics.perceptual_toon import build_perceptual_distance
+
+    return build_perceptual_distance("dists", profile, device=device(), seed=seed)
+
+
+def dists_label(profile: str) -> str:
+    """What the DISTS in VAE-DISTS is, for the chapter's prose and the tables' weights label."""
+    from toonlab.metrics.perceptual_toon import DISTS_TOON, OFFLINE_PROFILES
+
+    if profile in OFFLINE_PROFILES:
+        return f"{DISTS_TOON} (the DISTS formula over the toon classifier trained here, uniform weights)"
+    return "piq DISTS (ImageNet VGG16, the released alpha/beta)"
 
 
 def clip_features(dataset: Any, roles: Sequence[str], profile: str, seed: int = 0,
@@ -168,8 +182,8 @@ def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, dists: Any
                               dists_weight=recipe.dists_weight)
     seconds = time.perf_counter() - start
     weights = f"{name} trained here ({result.step} steps, seed {seed})"
-    if dists is not None and is_smoke(dists):
-        weights += ", DISTS with random VGG16 (smoke)"
+    if dists is not None:
+        weights += ", DISTS with random VGG16 (smoke)" if is_smoke(dists) else f", {getattr(dists, 'name', 'DISTS')}"
     extractor = VAEExtractor(model, weights, device=device())
     features = extract(extractor, dataset, batch_size=256)
     return {"name": name, "features": features, "history": result.history, "model": model, "extractor": extractor,
@@ -237,7 +251,7 @@ def extractor_cost_table(extractors: Mapping[str, Any], dataset: Any, batch: int
 
 __all__ = [
     "BEYOND", "CHAPTER", "CLIP_NAMES", "SOURCE", "SOURCE_ACCURACY", "ClusterConfig", "VAERecipe", "best_run",
-    "clip_features", "confusion_figure", "device", "dists_model", "embed_2d", "extractor_cost_table",
+    "clip_features", "confusion_figure", "device", "dists_label", "dists_model", "embed_2d", "extractor_cost_table",
     "faithful_table", "load_data", "loss_curve_figure", "metric_key", "pretty", "record_metrics", "run_benchmark",
     "sample_grid_figure", "scatter_figure", "summarize", "train_vae_features", "wall_time_table", "weights_label",
 ]
