@@ -253,3 +253,25 @@ def test_committed_toonclip_is_small_and_its_record_has_the_heldout_scores(repo)
     retrieval = retrieval_table()
     avatars = retrieval[retrieval["pairs"].str.startswith("avatars")]
     assert (avatars["chance R@1"] == 0.001).all() and len(avatars) == 2
+
+
+def test_retrieval_recall_matches_a_brute_force_count():
+    from toonlab.metrics.toonclip_eval import retrieval
+
+    torch.manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(30, 8), dim=-1)
+    texts = torch.nn.functional.normalize(images + 0.8 * torch.randn(30, 8), dim=-1)
+    captions = [f"caption {i}" for i in range(30)]
+    captions[7] = captions[3]  # two avatars with one caption: either image is a hit for it
+    scores = retrieval(images, texts, captions)
+    similarity = images @ texts.T
+    for name, matrix in (("image->text", similarity), ("text->image", similarity.T)):
+        for k in (1, 5):
+            hits = sum(any(captions[j] == captions[i] for j in matrix[i].argsort(descending=True)[:k].tolist())
+                       for i in range(30))
+            assert scores[f"{name} R@{k}"] == pytest.approx(hits / 30, abs=1e-4)
+    assert scores["chance R@1"] == pytest.approx(1 / 30, abs=1e-4) and scores["distinct captions"] == 29
+    perfect = retrieval(images, images, [f"c{i}" for i in range(30)])
+    assert perfect["image->text R@1"] == perfect["text->image R@1"] == 1.0
+    with pytest.raises(ValueError, match="pair them"):
+        retrieval(images, texts[:5], captions)
