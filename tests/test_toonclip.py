@@ -60,6 +60,19 @@ def test_prompts_are_in_the_committed_vocabulary():
     assert len(texts) > 100 and tokenizer.unknown_fraction(texts) == 0
 
 
+def test_every_caption_word_is_in_the_vocabulary():
+    from toonlab.data.captions import avatar_caption, caption_corpus, emoji_caption
+    from toonlab.data.sources.avatars import draw_attributes
+
+    emoji = {"name": "smiling cat face", "category": "Animals & Nature", "skin_tone": "medium",
+             "keywords": ["smiley cat"]}
+    tokenizer = ToonTokenizer(corpus_bpe_ids(caption_corpus([emoji])), 48)
+    texts = [avatar_caption(draw_attributes(0, i), 0, i, v).text for i in range(60) for v in range(8)]
+    texts += [emoji_caption(emoji, 0, 0, v).text for v in range(20)]
+    assert tokenizer.unknown_fraction(texts) == 0
+    assert max(len(tokenizer.bpe.encode(t)) for t in texts) + 2 <= 48, "captions must fit the context"
+
+
 def test_tiny_toonclip_forward():
     tokenizer = tiny_tokenizer()
     config = ToonClipConfig(**TINY_MODEL, bpe_ids=tokenizer.bpe_ids)
@@ -253,6 +266,32 @@ def test_committed_toonclip_is_small_and_its_record_has_the_heldout_scores(repo)
     retrieval = retrieval_table()
     avatars = retrieval[retrieval["pairs"].str.startswith("avatars")]
     assert (avatars["chance R@1"] == 0.001).all() and len(avatars) == 2
+    # the bars: retrieval at least 10x chance; the glasses and hair-length heads above chance
+    assert (avatars["R@1"] >= 10 * avatars["chance R@1"]).all()
+    heads = table.set_index("head")
+    for head in ("glasses (with / without)", "hair length (long / short / hat / bald)"):
+        assert heads.loc[head, "ToonCLIP zero-shot"] > heads.loc[head, "chance (majority class)"] + 0.05, head
+
+
+def test_committed_toonclip_reproduces_its_recorded_retrieval(repo):
+    from toonlab import data
+    from toonlab.data.captions import avatar_caption
+    from toonlab.features.toonclip import load_committed
+    from toonlab.metrics.toonclip_eval import encode_images, encode_texts, retrieval, retrieval_examples_figure
+
+    loaded = load_committed()
+    record = json.loads((repo / "data/weights/toonclip.json").read_text())
+    seed = record["training"]["seed"] + 1
+    heldout = data.load_images("avatars", 64, limit=1000, seed=seed, progress=False)
+    images = torch.stack([heldout.uint8(i) for i in range(len(heldout))])
+    captions = [avatar_caption(a, seed, i, 0).text for i, a in enumerate(heldout.attributes)]
+    scores = retrieval(encode_images(loaded.model, images), encode_texts(loaded.model, loaded.tokenizer, captions),
+                       captions)
+    recorded = record["heldout"]["retrieval"]["avatars"]
+    for key in ("image->text R@1", "text->image R@1", "image->text R@5"):
+        assert scores[key] == pytest.approx(recorded[key], abs=0.01), key
+    figure = retrieval_examples_figure(loaded, images[:50], captions[:50], [0, 1], k=3)
+    assert len(figure.axes) == 6
 
 
 def test_retrieval_recall_matches_a_brute_force_count():

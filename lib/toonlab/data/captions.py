@@ -373,7 +373,7 @@ def caption_corpus(emoji_records: Iterable[Mapping[str, object]] = ()) -> list[s
                         ("mouth", MOUTH), ("eyes", EYES), ("clothing", CLOTHING)):
         texts += [_phrase(slot, value) for value in table]
     texts += list(HAIR_LENGTH.values()) + list(GLASSES_KIND.values()) + list(FACIAL_HAIR_KIND.values())
-    texts += list(HAIR_COLOR.values()) + list(CLOTHING_COLOR.values()) + ["a an"]
+    texts += list(HAIR_COLOR.values()) + list(CLOTHING_COLOR.values()) + ["a an and, hair clothes"]  # joiners and the colour-only forms
     for record in emoji_records:
         texts.append(" ".join([str(record.get("name") or ""), str(record.get("category") or ""),
                                str(record.get("skin_tone") or ""), *map(str, record.get("keywords") or [])]))
