@@ -40,8 +40,8 @@ class ToonClipConfig:
     embed_dim: int = 128
     image_size: int = 64  # the resolution: what two CPU cores can train on in 20 minutes
     patch_size: int = 8  # 8 x 8 = 64 patches
-    # tower sizes: what trains in the 20-minute budget on two shared CPU cores (0.9 M parameters; the
-    # feasibility probe's 4-layer, 192-wide ViT took 3x longer per step)
+    # tower sizes: small enough for the 20-minute budget on two shared CPU cores (1.1 M parameters; the
+    # feasibility probe's 4-layer, 192-wide ViT was 2-3x slower per step in our timing)
     vision_width: int = 128
     vision_layers: int = 3
     vision_head_width: int = 32
