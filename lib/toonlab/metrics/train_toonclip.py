@@ -59,7 +59,7 @@ class ToonClipTrainingConfig:
     """Everything that determines the trained weights (recorded beside them)."""
 
     seed: int = 0
-    steps: int = 400
+    steps: int = 1000
     batch_size: int = 128
     lr: float = 1.5e-3
     weight_decay: float = 0.1
