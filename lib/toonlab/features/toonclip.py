@@ -16,7 +16,6 @@ still encodes, and words the model never saw all read the same.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -244,6 +243,3 @@ def _sha256(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def config_json(config: ToonClipConfig) -> str:
-    return json.dumps(config.to_dict(), sort_keys=True)
