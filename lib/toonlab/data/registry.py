@@ -20,6 +20,7 @@ from toonlab.paths import repo_root
 KINDS = ("emoji", "avatars", "photos", "kaggle", "folder")
 FITS = ("pad", "crop")
 _REQUIRED = ("profile", "kind", "license", "origin", "obtain")
+WEIGHTS_SECTION = "weights"  # not a source: sha256 of the networks trained here and committed
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _load(path: Path, mtime_ns: int) -> dict[str, SourceSpec]:
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(document, dict):
         raise DataSourceError(f"{path} must map source names to their descriptions")
-    return {name: _parse(name, entry, path.parent) for name, entry in document.items()}
+    return {name: _parse(name, entry, path.parent) for name, entry in document.items() if name != WEIGHTS_SECTION}
 
 
 def load_registry(root: Path | None = None) -> dict[str, SourceSpec]:
@@ -92,3 +93,27 @@ def get_spec(name: str, root: Path | None = None) -> SourceSpec:
     if name not in registry:
         raise DataSourceError(f"unknown data source {name!r}; registered sources: {sorted(registry)}")
     return registry[name]
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One entry of the registry's ``weights:`` section: a committed network file and its sha256."""
+
+    name: str
+    file: Path  # absolute path
+    sha256: str
+    command: str  # how to rebuild it
+
+
+def weights_spec(name: str, root: Path | None = None) -> WeightsSpec:
+    """The registered file and sha256 of committed weights ``name`` (``toonclip``, ``toon_features``)."""
+    path = registry_path(root)
+    if not path.is_file():
+        raise DataSourceError(f"{path} is missing; it ships with the repository (is TOONLAB_ROOT right?)")
+    section = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(WEIGHTS_SECTION) or {}
+    entry = section.get(name)
+    if not isinstance(entry, dict) or not entry.get("file") or not entry.get("sha256"):
+        raise DataSourceError(f"data/registry.yaml has no weights entry {name!r} with file and sha256 "
+                              f"(known: {sorted(section)}); add it under `{WEIGHTS_SECTION}:`")
+    return WeightsSpec(name=name, file=path.parent.parent / str(entry["file"]), sha256=str(entry["sha256"]),
+                       command=str(entry.get("command", "")))

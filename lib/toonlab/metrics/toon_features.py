@@ -12,7 +12,8 @@ accuracy in ``toon_features.json``), so every run uses the very same network.
 - its heads give **attribute accuracy** of generated or edited avatars (does the "glasses" edit produce
   glasses?), for the inversion and editing chapters.
 
-Loading checks the file against the recorded sha256, so a changed file can never silently change numbers.
+Loading checks the file against its sha256 in ``data/registry.yaml`` (``weights: toon_features``), so a changed
+file can never silently change numbers.
 """
 
 from __future__ import annotations
@@ -164,10 +165,17 @@ def load_toon_features(weights: str | Path | None = None, record: str | Path | N
     if not path.is_file():
         raise ToonFeaturesError(f"toon-feature weights {path} are missing; they ship with the repository. "
                                 f"Rebuild them with `python -m toonlab.metrics.train_toon_features`")
-    expected = read_record(record)["sha256"]
+    # the registry holds the sha256 of the committed file; a file passed explicitly (a fresh training run)
+    # is checked against the record written beside it
+    if weights is None and record is None:
+        from toonlab.data.registry import weights_spec
+
+        expected, source = weights_spec("toon_features").sha256, "data/registry.yaml (weights: toon_features)"
+    else:
+        expected, source = read_record(record)["sha256"], "its record"
     actual = sha256_file(path)
     if actual != expected:
-        raise ToonFeaturesError(f"{path} has sha256 {actual[:16]}…, but its record says {expected[:16]}…: the "
+        raise ToonFeaturesError(f"{path} has sha256 {actual[:16]}…, but {source} says {expected[:16]}…: the "
                                 f"weights changed, so FD-toon numbers would not be comparable. Restore the file "
                                 f"(git checkout {WEIGHTS_FILE}) or retrain and commit both files together")
     state, config = load_weights(path)

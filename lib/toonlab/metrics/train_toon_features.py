@@ -288,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     record_path = args.record or repo_root() / RECORD_FILE
     record = train(config, weights, record_path, work_dir, progress=not args.no_progress)
     print(json.dumps({k: record[k] for k in ("sha256", "bytes", "parameters", "heldout_accuracy")}, indent=2))
+    print(f"now set weights: toon_features: sha256: {record['sha256']} in data/registry.yaml")
     return 0
 
 

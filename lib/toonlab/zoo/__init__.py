@@ -6,6 +6,10 @@ models of the same classes from configs (the way diffusers tests its pipelines).
 :class:`WeightsMissingError` at once with what to download — never a hang, never random weights in
 ``full``/``gpu``.
 
+Roles with a model trained here (DESIGN.md, "Models trained here") resolve to it in the offline
+profiles (:data:`OFFLINE_PROFILES`): ``clip`` and ``clip_b32`` are ToonCLIP there, labelled
+"ToonCLIP (trained here on avatars/emoji)" — never OpenAI or LAION CLIP.
+
     >>> from toonlab import zoo
     >>> clip = zoo.load("clip", "ci")            # tiny random open_clip CLIP + real BPE tokenizer
     >>> zoo.describe("clip", "full")            # 'open_clip ViT-L-14 laion2b_s32b_b82k (PopYou, CelebrityLook)'
@@ -19,7 +23,7 @@ from typing import Any, Callable
 from toonlab.params import PROFILES
 from toonlab.zoo.errors import WeightsMissingError
 
-__all__ = ["ROLES", "Role", "WeightsMissingError", "describe", "load", "roles"]
+__all__ = ["OFFLINE_PROFILES", "ROLES", "Role", "TOONCLIP", "WeightsMissingError", "describe", "load", "roles"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Role:
     load_pretrained: Callable[..., Any]
     build_tiny: Callable[..., Any]
     tiny_description: str
+    load_offline: Callable[..., Any] | None = None  # a model trained here, for the offline profiles
+    offline_description: str = ""
 
 
 def _clip_full(device: str = "cpu", **_: Any):
@@ -50,6 +56,18 @@ def _clip_tiny(device: str = "cpu", seed: int = 0, **_: Any):
     from toonlab.zoo.clip import tiny_clip
 
     return tiny_clip(seed=seed, device=device)
+
+
+def _toonclip(device: str = "cpu", **_: Any):
+    from toonlab.zoo.clip import toonclip
+
+    return toonclip(device)
+
+
+TOONCLIP = "ToonCLIP (trained here on avatars/emoji)"
+# The profiles that run offline on real (not tiny random) models: there the roles with a network trained
+# here use it. Intersected with PROFILES so a profile added later (``cpu``) is picked up by its name alone.
+OFFLINE_PROFILES = tuple(p for p in ("cpu", "gpu") if p in PROFILES)
 
 
 def _sd_full(repo_id: str) -> Callable[..., Any]:
@@ -102,9 +120,9 @@ ROLES: dict[str, Role] = {
     role.name: role
     for role in [
         Role("clip", "open_clip ViT-L-14 laion2b_s32b_b82k", "PopYou, CelebrityLook", _clip_full, _clip_tiny,
-             "tiny random open_clip CLIP"),
+             "tiny random open_clip CLIP", _toonclip, TOONCLIP),
         Role("clip_b32", "open_clip ViT-B-32 openai", "ToyHollyWood (mapper losses)", _clip_b32_full, _clip_tiny,
-             "tiny random open_clip CLIP"),
+             "tiny random open_clip CLIP", _toonclip, TOONCLIP),
         Role("sd15", "stable-diffusion-v1-5/stable-diffusion-v1-5", "Comics (DreamBooth)",
              _sd_full("stable-diffusion-v1-5/stable-diffusion-v1-5"), _sd_tiny, "tiny random SD pipeline"),
         Role("sd14", "CompVis/stable-diffusion-v1-4", "Comics (LoRA)", _sd_full("CompVis/stable-diffusion-v1-4"),
@@ -140,17 +158,23 @@ def describe(name: str, profile: str) -> str:
     role = _role(name)
     if profile == "ci":
         return f"{role.tiny_description} (stands in for {role.hub_id})"
+    if profile in OFFLINE_PROFILES and role.load_offline is not None:
+        return f"{role.offline_description} (stands in for {role.hub_id})"
     return f"{role.hub_id} ({role.used_by})"
 
 
 def load(name: str, profile: str, device: str = "cpu", **kwargs: Any) -> Any:
     """Build or load the model for ``name`` in ``profile``.
 
-    ``ci`` -> tiny random model (``seed`` kwarg, default 0). ``gpu``/``full`` -> pretrained weights from the
-    local cache or the hub; WeightsMissingError at once when neither can supply them.
+    ``ci`` -> tiny random model (``seed`` kwarg, default 0). Offline profiles -> the network trained here
+    where the role has one (ToonCLIP for ``clip``), else pretrained weights from the local cache.
+    ``full`` -> pretrained weights from the local cache or the hub; WeightsMissingError at once when
+    neither can supply them.
     """
     _check_profile(profile)
     role = _role(name)
     if profile == "ci":
         return role.build_tiny(device=device, **kwargs)
+    if profile in OFFLINE_PROFILES and role.load_offline is not None:
+        return role.load_offline(device=device, **kwargs)
     return role.load_pretrained(device=device, **kwargs)

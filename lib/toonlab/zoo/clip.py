@@ -1,4 +1,5 @@
-"""CLIP image/text encoders through open_clip: pretrained in ``full``, a tiny random CLIP in ``ci``.
+"""CLIP image/text encoders through open_clip: pretrained in ``full``, a tiny random CLIP in ``ci``,
+ToonCLIP (trained here, :mod:`toonlab.features.toonclip`) in the offline profiles.
 
 The tiny model is the same ``open_clip.CLIP`` class with a small config (the way diffusers tests its
 pipelines), and it uses open_clip's real BPE tokenizer, which ships inside the package — so the whole
@@ -72,3 +73,20 @@ def pretrained_clip(arch: str, tag: str, hub_repo: str, device: str | torch.devi
     size = size[0] if isinstance(size, (tuple, list)) else size
     embed_dim = model.text_projection.shape[-1] if hasattr(model, "text_projection") else None
     return ClipBundle(model, preprocess, open_clip.get_tokenizer(arch), f"open_clip {arch} {tag}", int(size), embed_dim)
+
+
+def toonclip(device: str | torch.device = "cpu") -> ClipBundle:
+    """The committed ToonCLIP (sha256-checked against data/registry.yaml) as a bundle CLIP-T/CLIP-I accept.
+
+    Its preprocessing is open_clip's eval transform at 64 px with CLIP's mean/std — what training fed it
+    (64 px renders normalised the same way); its tokenizer is open_clip's BPE in ToonCLIP's reduced table.
+    """
+    import open_clip
+
+    # the zoo resolves roles for every layer; the network itself lives in the networks layer
+    from toonlab.features.toonclip import LABEL, load_committed
+
+    loaded = load_committed(device)
+    size = loaded.config.image_size
+    return ClipBundle(loaded.model, open_clip.image_transform(size, is_train=False), loaded.tokenizer,
+                      f"{LABEL}, sha256:{loaded.sha256[:12]}", size, loaded.config.embed_dim)

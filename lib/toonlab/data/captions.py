@@ -1,0 +1,380 @@
+"""Captions written from data: a sentence for every avatar (from its attributes) and every emoji (from its
+name, keywords and category), for training and evaluating ToonCLIP.
+
+A caption is built from *facts* — ``(slot, value)`` pairs such as ``("glasses", "ROUND")`` or, at the
+coarse level, ``("glasses_kind", "glasses")`` — so the training loss can tell which images a caption is
+true of (:func:`consistent`) and never pushes an image away from a caption that also describes it.
+
+Decisions (they were made together; see ``data/weights/toonclip.json`` for the run that uses them):
+
+- **Several templates and shuffled attribute orders.** Each avatar has ``variants`` captions; variant 0
+  states every visible attribute in a fixed template (what retrieval is evaluated on), the others pick a
+  template, an order, a random subset of the facts and, per fact, the fine phrase ("round glasses") or
+  the coarse one ("glasses"). The text tower therefore cannot learn one fixed string, and short captions
+  ("a cartoon avatar with glasses") are in the training distribution — which makes single-attribute
+  zero-shot prompts in-distribution: :func:`prompt` is the same composer with one fact.
+- **What is left out.** Eyebrows, nose and facial-hair colour are a few pixels at 64 px (the toon
+  classifier's eyebrow head is at chance), so no caption mentions them; hair colour is stated only when
+  hair shows (not under a hat or for a bald head); clothing colour only for the plain garments whose
+  colour the drawing takes.
+- **Determinism.** Caption ``variant`` of avatar ``index`` drawn with ``seed`` comes from its own
+  ``random.Random(f"caption:{seed}:{index}:{variant}")``: the same on every machine and independent of
+  how many captions are asked for.
+- **Colours** ride on their noun ("long red hair", "a red hoodie") or, in a quarter of the captions that
+  state one, stand alone ("red hair", "red clothes"): the form the colour prompts use.
+- **Bad input.** A missing or unknown attribute value raises :class:`CaptionError` naming it; an unknown
+  template key raises it listing the known ones; an emoji without keywords gets a caption without the
+  keyword clause (documented fallback), an emoji without a name raises.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from toonlab.data.errors import DataSourceError
+
+
+class CaptionError(DataSourceError):
+    """An avatar or emoji record cannot be captioned (missing attribute, unknown value or template)."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# avatar phrases: enum member name (python-avatars, see toonlab.data.sources.avatars) -> words
+
+# hair style -> (phrase, length group). Groups follow Avataaars' own LongHair*/ShortHair* families for its
+# original styles; for python-avatars' extra styles they are our reading of the drawings. Headwear hides
+# the hair, so those styles have no hair colour.
+HAIR: dict[str, tuple[str, str]] = {
+    "NONE": ("a bald head", "bald"),
+    "BIG_HAIR": ("big long hair", "long"), "BOB": ("a long bob", "long"), "BUN": ("long hair in a bun", "long"),
+    "CURLY": ("long curly hair", "long"), "CURVY": ("long wavy hair", "long"), "DREADS": ("long dreads", "long"),
+    "FRIDA": ("long hair with flowers", "long"), "FRO": ("a long afro", "long"),
+    "FRO_BAND": ("a long afro with a band", "long"), "LONG_NOT_TOO_LONG": ("shoulder-length hair", "long"),
+    "MIA_WALLACE": ("a long bob with bangs", "long"), "SHAVED_SIDES": ("long hair with shaved sides", "long"),
+    "STRAIGHT_1": ("long straight hair", "long"), "STRAIGHT_2": ("long straight hair", "long"),
+    "STRAIGHT_STRAND": ("long straight hair with a strand", "long"), "BRAIDS": ("long braids", "long"),
+    "LONG_HAIR_CURLY": ("long curly hair", "long"), "LOOSE_HAIR": ("long loose hair", "long"),
+    "TWIST_LONG_HAIR": ("long twisted hair", "long"), "TWIST_LONG_HAIR_2": ("long twisted hair", "long"),
+    "WICK": ("shoulder-length hair", "long"), "CURLY_2": ("long curly hair", "long"),
+    "DREADLOCKS": ("long dreadlocks", "long"),
+    "CAESAR_SIDE_PART": ("short side-parted hair", "short"), "CAESAR": ("a short caesar cut", "short"),
+    "FRIZZLE": ("short frizzy hair", "short"), "SHAGGY_MULLET": ("a shaggy mullet", "short"),
+    "SHAGGY": ("short shaggy hair", "short"), "SHORT_CURLY": ("short curly hair", "short"),
+    "SHORT_DREADS_1": ("short dreads", "short"), "SHORT_DREADS_2": ("short dreads", "short"),
+    "SHORT_FLAT": ("short flat hair", "short"), "SHORT_ROUND": ("short round hair", "short"),
+    "SHORT_WAVED": ("short wavy hair", "short"), "SIDES": ("hair only on the sides", "short"),
+    "BUZZCUT": ("a buzzcut", "short"), "CORNROWS": ("short cornrows", "short"),
+    "EINSTEIN_HAIR": ("wild white-scientist hair", "short"), "ELVIS": ("a short quiff", "short"),
+    "EVIL_SPIKE": ("short spiky hair", "short"), "HALF_SHAVED": ("half-shaved short hair", "short"),
+    "MOHAWK": ("a mohawk", "short"), "MOWGLI": ("short messy hair", "short"), "PIXIE": ("a pixie cut", "short"),
+    "POMPADOUR": ("a pompadour", "short"), "QUIFF": ("a quiff", "short"), "WILD": ("short wild hair", "short"),
+    "ASTRONAUT": ("an astronaut helmet", "headwear"), "BRIDE": ("a bridal veil", "headwear"),
+    "HAT": ("a hat", "headwear"), "HIJAB": ("a hijab", "headwear"), "TURBAN": ("a turban", "headwear"),
+    "WINTER_HAT_1": ("a winter hat", "headwear"), "WINTER_HAT_2": ("a winter hat", "headwear"),
+    "WINTER_HAT_3": ("a winter hat", "headwear"), "WINTER_HAT_4": ("a winter hat", "headwear"),
+    "CHEF_CAP": ("a chef's hat", "headwear"), "JEDI": ("a hood", "headwear"),
+    "GLADIATOR_HELMET": ("a gladiator helmet", "headwear"),
+}
+HAIR_LENGTH = {"long": "long hair", "short": "short hair", "headwear": "a hat", "bald": "a bald head"}
+HAIR_COLOR = {
+    "AUBURN": "auburn", "BLACK": "black", "BLONDE": "blonde", "BLONDE_GOLDEN": "golden blonde", "BROWN": "brown",
+    "BROWN_DARK": "dark brown", "PASTEL_PINK": "pink", "PLATINUM": "platinum", "RED": "red",
+    "SILVER_GRAY": "grey",
+}
+GLASSES: dict[str, tuple[str, str]] = {
+    "NONE": ("no glasses", "none"), "EYEPATCH": ("an eyepatch", "eyepatch"), "KURT": ("white round glasses", "glasses"),
+    "PRESCRIPTION_1": ("thin glasses", "glasses"), "PRESCRIPTION_2": ("thick glasses", "glasses"),
+    "ROUND": ("round glasses", "glasses"), "SUNGLASSES": ("sunglasses", "glasses"),
+    "SUNGLASSES_2": ("sunglasses", "glasses"), "WAYFARERS": ("wayfarer glasses", "glasses"),
+    "WAYFARERS_2": ("wayfarer glasses", "glasses"),
+}
+GLASSES_KIND = {"glasses": "glasses", "none": "no glasses", "eyepatch": "an eyepatch"}
+FACIAL_HAIR: dict[str, tuple[str, str]] = {
+    "NONE": ("no beard", "none"), "BEARD_LIGHT": ("a light beard", "beard"), "BEARD_MAGESTIC": ("a big beard", "beard"),
+    "BEARD_MEDIUM": ("a medium beard", "beard"), "WICK_BEARD": ("a stubble beard", "beard"),
+    "MOUSTACHE_FANCY": ("a fancy moustache", "moustache"), "MOUSTACHE_MAGNUM": ("a thick moustache", "moustache"),
+    "EINSTEIN_MOUSTACHE": ("a bushy moustache", "moustache"),
+}
+FACIAL_HAIR_KIND = {"beard": "a beard", "moustache": "a moustache", "none": "no beard"}
+SKIN = {"TANNED": "tanned skin", "YELLOW": "yellow skin", "PALE": "pale skin", "LIGHT": "light skin",
+        "BROWN": "brown skin", "DARK_BROWN": "dark brown skin", "BLACK": "black skin"}
+MOUTH = {
+    "CONCERNED": "a concerned mouth", "DEFAULT": "a neutral mouth", "DISBELIEF": "an open mouth in disbelief",
+    "EATING": "an eating mouth", "GRIMACE": "a grimace", "SAD": "a sad mouth", "SCREAM_OPEN": "a screaming mouth",
+    "SERIOUS": "a serious mouth", "SMILE": "a smile", "TONGUE": "the tongue out", "TWINKLE": "a twinkling smile",
+    "VOMIT": "a vomiting mouth", "BIG_SMILE": "a wide smile",
+}
+EYES = {
+    "CLOSED": "closed eyes", "CRY": "crying eyes", "DEFAULT": "plain eyes", "EYE_ROLL": "rolling eyes",
+    "HAPPY": "happy eyes", "HEART": "heart eyes", "SIDE": "eyes looking sideways", "SQUINT": "squinting eyes",
+    "SURPRISED": "surprised eyes", "WINK_WACKY": "a wacky wink", "WINK": "a wink", "X_DIZZY": "dizzy x eyes",
+}
+# garment -> (noun, takes a colour). Costumes are drawn in fixed colours, so their colour is not stated.
+CLOTHING: dict[str, tuple[str, bool]] = {
+    "NONE": ("nothing on the shoulders", False), "BLAZER_SHIRT": ("blazer over a shirt", True),
+    "BLAZER_SWEATER": ("blazer over a sweater", True), "COLLAR_SWEATER": ("collared sweater", True),
+    "GRAPHIC_SHIRT": ("graphic t-shirt", True), "HOODIE": ("hoodie", True), "OVERALL": ("overalls", True),
+    "SHIRT_CREW_NECK": ("crew-neck shirt", True), "SHIRT_SCOOP_NECK": ("scoop-neck shirt", True),
+    "SHIRT_V_NECK": ("v-neck shirt", True), "ASTRONAUT_SUIT": ("astronaut suit", False),
+    "BOND_SUIT": ("tuxedo", False), "CHEF": ("chef's jacket", False), "GLADIATOR": ("gladiator armour", False),
+    "JEDI_ROBE": ("jedi robe", False), "SHIRT_WICK": ("black suit", False),
+}
+CLOTHING_COLOR = {
+    "BLACK": "black", "BLUE_01": "pale blue", "BLUE_02": "blue", "BLUE_03": "navy blue", "GRAY_01": "light grey",
+    "GRAY_02": "dark grey", "HEATHER": "heather grey", "PASTEL_BLUE": "pastel blue", "PASTEL_GREEN": "pastel green",
+    "PASTEL_ORANGE": "pastel orange", "PASTEL_YELLOW": "pastel yellow", "PINK": "pink", "RED": "red",
+    "WHITE": "white",
+}
+CAPTIONED_ATTRIBUTES = ("hair", "hair_color", "glasses", "facial_hair", "skin", "mouth", "eyes", "clothing",
+                        "clothing_color")
+
+# Templates: {with} is the list of "with" facts, {wear} the garment. Each has a form for captions that
+# have only one of the two.
+AVATAR_TEMPLATES: dict[str, tuple[str, str, str]] = {
+    # key: (both, only with, only wear)
+    "avatar_with": ("a cartoon avatar with {with}, wearing {wear}", "a cartoon avatar with {with}",
+                    "a cartoon avatar wearing {wear}"),
+    "avatar_wearing": ("a cartoon avatar wearing {wear}, with {with}", "a cartoon avatar with {with}",
+                       "a cartoon avatar wearing {wear}"),
+    "character": ("a cartoon character with {with} who wears {wear}", "a cartoon character with {with}",
+                  "a cartoon character who wears {wear}"),
+    "drawing": ("a drawing of a person with {with}, wearing {wear}", "a drawing of a person with {with}",
+                "a drawing of a person wearing {wear}"),
+}
+EMOJI_TEMPLATES: dict[str, str] = {
+    "emoji_of": "an emoji of {name}",
+    "emoji_icon": "a {name} emoji",
+    "emoji_picture": "a cartoon emoji picture of {name}",
+}
+FULL_TEMPLATE = "avatar_with"  # variant 0 of every avatar: all facts, fine phrases, fixed order
+FACT_ORDER = ("hair", "glasses", "facial_hair", "skin", "mouth", "eyes")
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A caption and the facts it states, as ``(slot, value)`` pairs."""
+
+    text: str
+    facts: tuple[tuple[str, str], ...]
+
+
+# ---------------------------------------------------------------------------------------------------
+# facts of an avatar
+
+
+def _lookup(table: Mapping[str, object], attribute: str, attributes: Mapping[str, object]) -> object:
+    if attribute not in attributes or attributes[attribute] in (None, ""):
+        raise CaptionError(f"avatar attributes lack {attribute!r} (got {sorted(attributes)}); captions need "
+                           f"every one of {list(CAPTIONED_ATTRIBUTES)} — draw them with "
+                           f"toonlab.data.sources.avatars.draw_attributes")
+    value = str(attributes[attribute])
+    if value not in table:
+        raise CaptionError(f"avatar {attribute} {value!r} has no caption phrase; known values: {sorted(table)}. "
+                           f"Add it to toonlab.data.captions if python-avatars gained a new part")
+    return table[value]
+
+
+def avatar_facts(attributes: Mapping[str, object]) -> dict[str, str]:
+    """Every slot an avatar fills, fine and coarse (``hair_length``, ``glasses_kind``, ``facial_hair_kind``)."""
+    _, length = _lookup(HAIR, "hair", attributes)
+    _, kind = _lookup(GLASSES, "glasses", attributes)
+    _, beard = _lookup(FACIAL_HAIR, "facial_hair", attributes)
+    _, coloured = _lookup(CLOTHING, "clothing", attributes)
+    facts = {"kind": "avatar", "hair": str(attributes["hair"]), "hair_length": length,
+             "glasses": str(attributes["glasses"]), "glasses_kind": kind,
+             "facial_hair": str(attributes["facial_hair"]), "facial_hair_kind": beard}
+    for name, table in (("skin", SKIN), ("mouth", MOUTH), ("eyes", EYES)):
+        _lookup(table, name, attributes)
+        facts[name] = str(attributes[name])
+    facts["clothing"] = str(attributes["clothing"])
+    _lookup(HAIR_COLOR, "hair_color", attributes)
+    _lookup(CLOTHING_COLOR, "clothing_color", attributes)
+    # colours only where the drawing shows them (a colour no one can see would be a false fact)
+    facts["hair_color"] = str(attributes["hair_color"]) if length in ("long", "short") else "HIDDEN"
+    facts["clothing_color"] = str(attributes["clothing_color"]) if coloured else "FIXED"
+    return facts
+
+
+def _phrase(slot: str, value: str, colour: str | None = None) -> str:
+    """The words for one fact; ``colour`` folds a hair or clothing colour into its noun phrase."""
+    if slot == "hair":
+        phrase = HAIR[value][0]
+        return phrase.replace("hair", f"{colour} hair", 1) if colour and "hair" in phrase else phrase
+    if slot == "hair_length":
+        phrase = HAIR_LENGTH[value]
+        return phrase.replace("hair", f"{colour} hair") if colour and value in ("long", "short") else phrase
+    if slot == "glasses":
+        return GLASSES[value][0]
+    if slot == "glasses_kind":
+        return GLASSES_KIND[value]
+    if slot == "facial_hair":
+        return FACIAL_HAIR[value][0]
+    if slot == "facial_hair_kind":
+        return FACIAL_HAIR_KIND[value]
+    if slot in ("skin", "mouth", "eyes"):
+        return {"skin": SKIN, "mouth": MOUTH, "eyes": EYES}[slot][value]
+    if slot == "clothing":
+        noun, _ = CLOTHING[value]
+        if value == "NONE":
+            return noun
+        article = "an" if (colour or noun)[0] in "aeiou" else "a"
+        if noun in ("overalls", "gladiator armour"):  # no article
+            return f"{colour} {noun}" if colour else noun
+        return f"{article} {colour} {noun}" if colour else f"{article} {noun}"
+    raise CaptionError(f"no phrase for slot {slot!r}")
+
+
+def compose(facts: Mapping[str, str], template: str = FULL_TEMPLATE, order: Sequence[str] | None = None) -> Caption:
+    """Write the caption that states exactly ``facts`` (slot -> value) with ``template``.
+
+    ``facts`` may hold any subset of the slots of :func:`avatar_facts` (fine or coarse, not both for one
+    part); ``hair_color`` / ``clothing_color`` are folded into the hair / garment phrase and need it.
+    """
+    if template not in AVATAR_TEMPLATES:
+        raise CaptionError(f"unknown avatar caption template {template!r}; known templates: {sorted(AVATAR_TEMPLATES)}")
+    facts = {k: v for k, v in facts.items() if k != "kind"}
+    if not facts:
+        raise CaptionError("a caption needs at least one fact")
+    hair_slot = "hair" if "hair" in facts else "hair_length" if "hair_length" in facts else None
+    colour = facts.get("hair_color")
+    if colour in ("HIDDEN",) or facts.get("clothing_color") == "FIXED":
+        raise CaptionError("hidden hair and fixed-colour costumes have no colour to state; leave the colour out")
+    clothing_colour = facts.get("clothing_color")
+    order = list(order) if order is not None else list(FACT_ORDER)
+    parts: list[str] = []
+    for part in order:
+        if part == "hair" and hair_slot is None and colour is not None:
+            parts.append(f"{HAIR_COLOR[colour]} hair")  # colour alone: "red hair"
+            continue
+        slot = {"hair": hair_slot, "glasses": "glasses" if "glasses" in facts else "glasses_kind",
+                "facial_hair": "facial_hair" if "facial_hair" in facts else "facial_hair_kind"}.get(part, part)
+        if slot is None or slot not in facts:
+            continue
+        words = _phrase(slot, facts[slot], HAIR_COLOR[colour] if (colour and slot == hair_slot) else None)
+        parts.append(words)
+    with_list = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}" if parts else ""
+    wear = None
+    if "clothing" in facts:
+        wear = _phrase("clothing", facts["clothing"], CLOTHING_COLOR[clothing_colour] if clothing_colour else None)
+    elif clothing_colour is not None:
+        wear = f"{CLOTHING_COLOR[clothing_colour]} clothes"  # colour alone: "wearing red clothes"
+    both, only_with, only_wear = AVATAR_TEMPLATES[template]
+    if with_list and wear:
+        text = both.format(**{"with": with_list, "wear": wear})
+    elif with_list:
+        text = only_with.format(**{"with": with_list})
+    else:
+        text = only_wear.format(wear=wear)
+    stated = tuple(sorted((k, v) for k, v in facts.items())) + (("kind", "avatar"),)
+    return Caption(text, tuple(sorted(stated)))
+
+
+def avatar_caption(attributes: Mapping[str, object], seed: int, index: int, variant: int = 0,
+                   full_fraction: float = 0.25) -> Caption:
+    """Caption ``variant`` of avatar ``index`` drawn with ``seed`` (deterministic; variant 0 is the full one).
+
+    Other variants: with probability ``full_fraction`` every fact, else a random 1..all subset; each part
+    fine or coarse at random; a random template and order.
+    """
+    facts = avatar_facts(attributes)
+    if variant == 0:
+        chosen = {k: v for k, v in facts.items() if k not in ("hair_length", "glasses_kind", "facial_hair_kind")}
+        return compose(_drop_invisible(chosen), FULL_TEMPLATE)
+    rng = random.Random(f"caption:{seed}:{index}:{variant}")
+    parts = list(FACT_ORDER) + ["clothing"]
+    keep = parts if rng.random() < full_fraction else rng.sample(parts, rng.randint(1, len(parts)))
+    chosen: dict[str, str] = {}
+    for part in keep:
+        coarse = {"hair": "hair_length", "glasses": "glasses_kind", "facial_hair": "facial_hair_kind"}.get(part)
+        slot = coarse if coarse and rng.random() < 0.5 else part
+        chosen[slot] = facts[slot]
+    # colours ride on their noun phrase ("long red hair"), sometimes stand alone ("red hair"), as the
+    # zero-shot colour prompts do
+    for noun, slots, colour_slot in (("hair", ("hair", "hair_length"), "hair_color"),
+                                     ("clothing", ("clothing",), "clothing_color")):
+        if any(s in chosen for s in slots) and rng.random() < 0.8:
+            chosen[colour_slot] = facts[colour_slot]
+            if chosen[colour_slot] not in ("HIDDEN", "FIXED") and rng.random() < 0.25:
+                for s in slots:
+                    chosen.pop(s, None)
+    order = list(FACT_ORDER)
+    rng.shuffle(order)
+    return compose(_drop_invisible(chosen), rng.choice(sorted(AVATAR_TEMPLATES)), order)
+
+
+def _drop_invisible(facts: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in facts.items() if v not in ("HIDDEN", "FIXED")}
+
+
+def prompt(slot: str, value: str, template: str = FULL_TEMPLATE) -> str:
+    """A zero-shot prompt: the caption that states one fact (in the training distribution by construction)."""
+    return compose({slot: value}, template).text
+
+
+def prompts(slot: str, value: str) -> list[str]:
+    """The one-fact prompt in every template (averaged as a prompt ensemble, as CLIP's zero-shot does)."""
+    return sorted({prompt(slot, value, template) for template in AVATAR_TEMPLATES})
+
+
+# ---------------------------------------------------------------------------------------------------
+# emoji
+
+
+def emoji_keywords(short_names: Iterable[str], name: str) -> list[str]:
+    """emoji-data's short names as words ("face_with_tears_of_joy" -> "face with tears of joy"), minus the name."""
+    words = []
+    for short in short_names:
+        keyword = short.replace("_", " ").replace("-", " ").strip().lower()
+        if keyword and keyword != name and keyword not in words:
+            words.append(keyword)
+    return words
+
+
+def emoji_caption(record: Mapping[str, object], seed: int, index: int, variant: int = 0) -> Caption:
+    """Caption ``variant`` of one emoji from its manifest record (``name``, ``category``, optional
+    ``keywords`` and ``skin_tone``). Variant 0: name, skin tone, category in the first template; the
+    others vary the template and add the keywords or the category at random. No keywords: the keyword
+    clause is left out (documented fallback)."""
+    name = str(record.get("name") or "").strip().lower()
+    if not name:
+        raise CaptionError(f"emoji record {dict(record)} has no name; every emoji caption starts from its name "
+                           f"(rebuild the manifest with `python -m toonlab.data manifest emoji`)")
+    category = str(record.get("category") or "").strip().lower()
+    tone = record.get("skin_tone")
+    keywords = [str(k) for k in (record.get("keywords") or [])]
+    subject = f"{name}, {tone} skin tone" if tone else name
+    rng = random.Random(f"emoji-caption:{seed}:{index}:{variant}")
+    template = "emoji_of" if variant == 0 else rng.choice(sorted(EMOJI_TEMPLATES))
+    text = EMOJI_TEMPLATES[template].format(name=subject)
+    if keywords and variant > 0 and rng.random() < 0.5:
+        text += ", also called " + " or ".join(keywords[:2])
+    if category and (variant == 0 or rng.random() < 0.5):
+        text += f", from the {category} category"
+    return Caption(text, (("emoji", subject), ("kind", "emoji")))
+
+
+# ---------------------------------------------------------------------------------------------------
+# false negatives
+
+
+def consistent(caption: Caption, facts: Mapping[str, str]) -> bool:
+    """Is every fact the caption states true of an image with these facts? (Then it is no negative.)"""
+    return all(facts.get(slot) == value for slot, value in caption.facts)
+
+
+def caption_corpus(emoji_records: Iterable[Mapping[str, object]] = ()) -> list[str]:
+    """Every word the captions and prompts can use: all phrases in every template, plus the emoji captions
+    with every keyword. ToonCLIP's vocabulary is built from it (see :mod:`toonlab.features.toonclip`)."""
+    texts = [template for forms in AVATAR_TEMPLATES.values() for template in forms]
+    texts += list(EMOJI_TEMPLATES.values()) + [", also called or from the category skin tone"]
+    for slot, table in (("hair", HAIR), ("glasses", GLASSES), ("facial_hair", FACIAL_HAIR), ("skin", SKIN),
+                        ("mouth", MOUTH), ("eyes", EYES), ("clothing", CLOTHING)):
+        texts += [_phrase(slot, value) for value in table]
+    texts += list(HAIR_LENGTH.values()) + list(GLASSES_KIND.values()) + list(FACIAL_HAIR_KIND.values())
+    texts += list(HAIR_COLOR.values()) + list(CLOTHING_COLOR.values()) + ["a an and, hair clothes"]  # joiners and the colour-only forms
+    for record in emoji_records:
+        texts.append(" ".join([str(record.get("name") or ""), str(record.get("category") or ""),
+                               str(record.get("skin_tone") or ""), *map(str, record.get("keywords") or [])]))
+    return texts
