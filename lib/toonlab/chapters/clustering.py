@@ -120,11 +120,28 @@ def dists_model(profile: str, seed: int = 0) -> Any:
 
 def dists_label(profile: str) -> str:
     """What the DISTS in VAE-DISTS is, for the chapter's prose and the tables' weights label."""
-    from toonlab.metrics.perceptual_toon import DISTS_TOON, OFFLINE_PROFILES
+    from toonlab.metrics.perceptual_toon import DISTS_TOON, TOON_PROFILES
 
-    if profile in OFFLINE_PROFILES:
+    if profile in TOON_PROFILES:
         return f"{DISTS_TOON} (the DISTS formula over the toon classifier trained here, uniform weights)"
     return "piq DISTS (ImageNet VGG16, the released alpha/beta)"
+
+
+def toonclip_heldout() -> dict[str, Any]:
+    """The committed ToonCLIP's held-out scores (read from ``data/weights/toonclip.json``, written when it was
+    trained) and a live retrieval figure on held-out avatars: what the offline profiles' ``clip`` role is worth.
+
+    Returns ``zero_shot`` and ``retrieval`` tables, the ``figure`` and the record's training ``summary`` line.
+    """
+    from toonlab.metrics import toonclip_eval
+
+    record = toonclip_eval._record()
+    training = record["training"]
+    summary = (f"{record['name']}: seed {training['seed']}, {training['steps']} steps, batch {training['batch_size']}, "
+               f"{training['wall_time_s_last_session'] / 60:.1f} min on {training['torch_threads']} CPU threads "
+               f"({record['parameters'] / 1e6:.2f} M parameters, sha256 {record['sha256'][:12]}…)")
+    return {"zero_shot": toonclip_eval.zero_shot_table(record), "retrieval": toonclip_eval.retrieval_table(record),
+            "figure": toonclip_eval.committed_retrieval_examples(), "summary": summary}
 
 
 def clip_features(dataset: Any, roles: Sequence[str], profile: str, seed: int = 0,
@@ -253,5 +270,5 @@ __all__ = [
     "BEYOND", "CHAPTER", "CLIP_NAMES", "SOURCE", "SOURCE_ACCURACY", "ClusterConfig", "VAERecipe", "best_run",
     "clip_features", "confusion_figure", "device", "dists_label", "dists_model", "embed_2d", "extractor_cost_table",
     "faithful_table", "load_data", "loss_curve_figure", "metric_key", "pretty", "record_metrics", "run_benchmark",
-    "sample_grid_figure", "scatter_figure", "summarize", "train_vae_features", "wall_time_table", "weights_label",
+    "sample_grid_figure", "scatter_figure", "summarize", "toonclip_heldout", "train_vae_features", "wall_time_table", "weights_label",
 ]

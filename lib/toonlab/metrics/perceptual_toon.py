@@ -49,8 +49,9 @@ DISTS_TOON = "DISTS-toon"
 LPIPS_TOON = "LPIPS-toon"
 DISTS_TOON_WEIGHTING = "uniform per stage (alpha = beta = 1/(2 * stages * channels)); not DISTS's learned weights"
 LPIPS_TOON_WEIGHTING = "unit channel weights (LPIPS's unlearned baseline); not LPIPS's learned weights"
-# Profiles where hub weights are out of reach. "cpu" is listed ahead of its arrival in params.PROFILES.
-OFFLINE_PROFILES = ("ci", "cpu", "gpu")
+# Profiles that use the toon distances: those where hub weights are out of reach (unlike the zoo's
+# OFFLINE_PROFILES, `ci` is included: the toon classifier is committed). "cpu" is listed ahead of params.PROFILES.
+TOON_PROFILES = ("ci", "cpu", "gpu")
 KINDS = ("dists", "lpips")
 
 
@@ -154,10 +155,10 @@ def build_perceptual_distance(kind: str, profile: str, device: str | torch.devic
     """
     if kind not in KINDS:
         raise ValueError(f"unknown perceptual distance {kind!r}; choose one of {list(KINDS)}")
-    if profile in OFFLINE_PROFILES:
+    if profile in TOON_PROFILES:
         return build_dists_toon(device=device) if kind == "dists" else build_lpips_toon(device=device)
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(set(PROFILES) | set(OFFLINE_PROFILES))}")
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(set(PROFILES) | set(TOON_PROFILES))}")
     from toonlab.metrics.perceptual import build_dists, build_lpips
 
     return (build_dists if kind == "dists" else build_lpips)(profile, device=device, seed=seed)

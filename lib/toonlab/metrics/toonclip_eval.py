@@ -196,7 +196,10 @@ def retrieval_examples_figure(loaded: Any, images: torch.Tensor, captions: Seque
     image_features = encode_images(loaded.model, images)
     text_features = encode_texts(loaded.model, loaded.tokenizer, [captions[q] for q in queries])
     ranked = (text_features @ image_features.T).topk(k, dim=1).indices.tolist()
-    figure, axes = plt.subplots(len(queries), k, figsize=(1.6 * k, 1.9 * len(queries)), squeeze=False)
+    # no tight_layout: it would shrink the pictures to fit the long captions; each caption spans its row instead
+    figure, axes = plt.subplots(len(queries), k, figsize=(1.5 * k, 1.95 * len(queries)), squeeze=False,
+                                gridspec_kw={"wspace": 0.06, "hspace": 0.62, "top": 0.9, "bottom": 0.02,
+                                             "left": 0.02, "right": 0.98})
     for row, (query, hits) in enumerate(zip(queries, ranked)):
         for column, index in enumerate(hits):
             axis = axes[row][column]
@@ -209,9 +212,9 @@ def retrieval_examples_figure(loaded: Any, images: torch.Tensor, captions: Seque
             for spine in axis.spines.values():
                 spine.set_edgecolor(colour)
                 spine.set_linewidth(3 if colour == "green" else 1)
-        axes[row][0].set_title(_wrap(captions[query]), fontsize=7, loc="left")
-    figure.suptitle("ToonCLIP (trained here on avatars/emoji): text -> top-5 held-out avatars", fontsize=9)
-    figure.tight_layout()
+        axes[row][0].set_title(_wrap(captions[query], width=16 * k), fontsize=7, loc="left")
+    figure.suptitle(f"ToonCLIP (trained here on avatars/emoji): caption -> top-{k} held-out avatars "
+                    "(the captioned one framed green)", fontsize=8)
     return figure
 
 
