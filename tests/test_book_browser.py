@@ -104,7 +104,7 @@ def test_a_ci_chapter_without_the_smoke_label_is_reported(browser, site):
 
 def test_a_chapter_without_a_metric_table_is_reported(browser, site):
     (site / CHAPTER.path).write_text(chapter_html(table=False))
-    assert "chapter shows no metric table (a table with numbers)" in problems_of(browser, site)
+    assert "chapter shows no metric table (numbers beside an `ours · <profile>` label)" in problems_of(browser, site)
 
 
 def test_badges_pointing_at_another_repository_are_reported(browser, site):

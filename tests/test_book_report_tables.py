@@ -53,3 +53,15 @@ def test_a_wide_single_row_table_is_turned_on_its_side_and_wide_tables_set_small
     wide = sized(table_node([list("abcdefg")], [list("1234567")]), 7)
     assert [n.astext() for n in wide if isinstance(n, nodes.raw)] == [r"\begingroup\footnotesize", r"\endgroup"]
     assert len(sized(table_node([["a"]], [["1"]]), 1)) == 1
+
+
+def test_a_glued_table_inside_a_figure_is_converted_and_prose_html_is_not():
+    from toonlab.book.report_tables import is_output_table
+
+    figure = nodes.figure()
+    glued = nodes.raw("", pd.DataFrame({"a": [1]}).to_html(), format="html")
+    figure += glued
+    prose = nodes.raw("", "<span>not a table</span>", format="html")
+    paragraph = nodes.paragraph()
+    paragraph += prose
+    assert is_output_table(glued) and not is_output_table(prose)

@@ -143,6 +143,7 @@ def test_notebook_opened_on_its_own_runs_bootstrap_and_parameter_cells(tmp_path,
     from nbclient.exceptions import CellExecutionError
 
     monkeypatch.setenv("TOONLAB_ROOT", str(tmp_path))
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/example/toonlab-fork\n")
     path = new_chapter("05_demo", "Demo", tmp_path)
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

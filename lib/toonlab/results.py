@@ -123,6 +123,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def show_whole_cells() -> None:
+    """Let the chapter's tables show whole cells: pandas cuts any cell over 50 characters to "...", and the
+    cut would fall on exactly what must be read whole — profile/weights labels ("(smoke, not comparable)"),
+    licenses, hashes. The book's HTML and PDF wrap long cells instead."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
+
+
 @dataclass
 class ChapterRun:
     """Collects one chapter's numbers, tables and figures, and writes them with provenance.
@@ -146,6 +155,7 @@ class ChapterRun:
         self.tables: list[str] = []
         self.figures: list[str] = []
         self._start = time.perf_counter()
+        show_whole_cells()
 
     @property
     def label(self) -> str:

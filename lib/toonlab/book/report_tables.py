@@ -124,11 +124,30 @@ def in_cell_output(node: nodes.Node) -> bool:
     return False
 
 
+def is_output_table(node: nodes.raw) -> bool:
+    """HTML that a notebook produced: a cell's output, or a DataFrame pasted elsewhere by ``{glue:figure}``.
+
+    Glued tables sit in a ``figure`` node, not in a cell output; LaTeX drops raw HTML, so without this the
+    chapters' comparison tables (ours beside the source's numbers) would leave an empty figure in the PDF.
+    """
+    if in_cell_output(node):
+        return True
+    glued = isinstance(node.parent, nodes.figure) or any(isinstance(a, nodes.figure) for a in _ancestors(node))
+    return glued and "<table" in node.astext()
+
+
+def _ancestors(node: nodes.Node):
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
 def convert_html_outputs(app, doctree: nodes.document, docname: str) -> None:
     if app.builder.format != "latex":
         return
     for raw in list(doctree.findall(nodes.raw)):
-        if "html" not in raw.get("format", "").split() or not in_cell_output(raw):
+        if "html" not in raw.get("format", "").split() or not is_output_table(raw):
             continue
         head, body = fit_to_page(*html_rows(raw.astext()))
         if body:
