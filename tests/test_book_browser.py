@@ -30,7 +30,7 @@ def chapter_html(figure="../../_images/grid.png", output="accuracy 0.52", smoke=
     """A page shaped like a myst-nb chapter: badges, a code cell's output, a figure, a metric table."""
     label = "ours · ci · tiny random weights (smoke)" if smoke else "ours · gpu · ToonCLIP"
     rows = f"<table><tr><th>model</th><th>FD</th></tr><tr><td>{label}</td><td>12.5</td></tr></table>" if table else ""
-    return f"""<!DOCTYPE html><html><head><title>01 — Demo</title></head><body><main><article>
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>01 — Demo</title></head><body><main><article>
 <h1>01 — Demo</h1>
 <p><a href="{repo.colab_url('01_demo')}"><img src="{COLAB_BADGE}" alt="Open in Colab"></a>
 <a href="{repo.kaggle_url('01_demo')}"><img src="{KAGGLE_BADGE}" alt="Open in Kaggle"></a></p>
