@@ -55,6 +55,7 @@ SPHINX_PAGES = {"index.html", "genindex.html", "search.html", "py-modindex.html"
 # What marks an error in an output; the same pattern runs as a JavaScript RegExp in the page.
 ERROR_IN_OUTPUT = re.compile(r"Traceback \(most recent call last\)|\b[A-Za-z]*Error\b")
 PAGE_TIMEOUT_S = 30
+IMAGE_WAIT_MS = 10_000  # per image, well inside the script timeout
 # A rendered image whose pixels vary less than this (0–255 scale, over a 64x64 thumbnail) is empty.
 BLANK_STD = 2.0
 
@@ -191,11 +192,14 @@ def chromium() -> Iterator["object"]:
 PAGE_PROBE = r"""
 const done = arguments[arguments.length - 1];
 const errorPattern = new RegExp(arguments[0]);
+const imageWaitMs = arguments[1];
 const main = document.querySelector('main') || document.querySelector('article') || document.body;
 const images = Array.from(document.images);
 images.forEach(img => { img.loading = 'eager'; });
 Promise.all(images.map(img => img.complete ? null :
-    new Promise(resolve => { img.addEventListener('load', resolve); img.addEventListener('error', resolve); })))
+    new Promise(resolve => {  // an image that never settles is reported as not loaded, not a crashed check
+      img.addEventListener('load', resolve); img.addEventListener('error', resolve); setTimeout(resolve, imageWaitMs);
+    })))
 .then(() => {
   const canvas = document.createElement('canvas');
   canvas.width = 64; canvas.height = 64;
@@ -247,7 +251,7 @@ def check_page(driver, base_url: str, page: PageSpec, repo: Repository, online: 
     report = PageReport(page.path)
     driver.get_log("browser")  # drop what earlier pages logged
     driver.get(base_url + page.path)
-    probe = driver.execute_async_script(PAGE_PROBE, ERROR_IN_OUTPUT.pattern)
+    probe = driver.execute_async_script(PAGE_PROBE, ERROR_IN_OUTPUT.pattern, IMAGE_WAIT_MS)
     if "fatal" in probe:
         report.problems.append(f"the page probe failed: {probe['fatal']}")
         return report
