@@ -364,3 +364,41 @@ def test_retrieval_recall_matches_a_brute_force_count():
     assert perfect["image->text R@1"] == perfect["text->image R@1"] == 1.0
     with pytest.raises(ValueError, match="pair them"):
         retrieval(images, texts[:5], captions)
+
+
+class _TextHashModel:
+    """A stand-in text tower: each text gets a fixed random unit vector (from its sha256)."""
+
+    def encode_text(self, texts):
+        import hashlib
+
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+            rows.append(torch.randn(64, generator=torch.Generator().manual_seed(seed)))
+        return torch.stack(rows)
+
+
+def test_zero_shot_scores_by_phrase_for_toonclip_and_the_classifier():
+    """SUNGLASSES and SUNGLASSES_2 read "sunglasses": one class, predictable, for both columns."""
+    from toonlab.data.captions import GLASSES, avatar_facts, fact_value, prompts
+    from toonlab.data.sources.avatars import draw_attributes
+    from toonlab.metrics.toonclip_eval import classifier_accuracy, encode_texts, zero_shot
+
+    model, tokenizer = _TextHashModel(), (lambda texts: texts)
+    names = sorted(GLASSES)
+    facts = [avatar_facts({**draw_attributes(0, i), "glasses": name}) for i, name in enumerate(names)]
+    # a perfect image tower: each image embeds exactly as its value's averaged prompts
+    images = torch.stack([torch.nn.functional.normalize(
+        encode_texts(model, tokenizer, prompts("glasses", f["glasses"])).mean(0), dim=0) for f in facts])
+    entry = zero_shot(model, tokenizer, images, facts, "glasses")
+    distinct = len({fact_value("glasses", name) for name in names})
+    assert entry["classes"] == distinct < len(names), "identical prompts must be one class"
+    assert entry["accuracy"] == 1.0, "every class, SUNGLASSES_2 included, must be predictable"
+    truth = [f["glasses"] for f in facts]
+    assert classifier_accuracy("glasses", names, truth) == 1.0
+    swapped = ["SUNGLASSES_2" if n == "SUNGLASSES" else "SUNGLASSES" if n == "SUNGLASSES_2" else n for n in names]
+    assert classifier_accuracy("glasses", swapped, truth) == 1.0, "the twin value is the same phrase: right"
+    wrong = ["ROUND" if n == "SUNGLASSES" else n for n in names]
+    assert classifier_accuracy("glasses", wrong, truth) == pytest.approx((len(names) - 1) / len(names))
+    assert classifier_accuracy("glasses_kind", ["SUNGLASSES_2"], ["glasses"]) == 1.0
