@@ -15,6 +15,7 @@ from toonlab.data.captions import (
     consistent,
     emoji_caption,
     emoji_keywords,
+    fact_value,
     prompts,
 )
 from toonlab.data.sources.avatars import PARTS, draw_attributes
@@ -52,6 +53,61 @@ def test_full_caption_states_the_visible_attributes():
     hat = {**attributes, "hair": "WINTER_HAT_1"}
     assert "red" not in avatar_caption(hat, 0, 0, 0).text.split("wearing")[0], "hidden hair has no colour"
     assert avatar_facts(hat)["hair_color"] == "HIDDEN"
+    # styles whose phrase has no word "hair" still state the colour the facts hold
+    for style, words in (("MOHAWK", "a red mohawk"), ("FRO", "a long red afro"), ("BUZZCUT", "a red buzzcut"),
+                         ("BRAIDS", "long red braids"), ("BOB", "a long red bob")):
+        caption = avatar_caption({**attributes, "hair": style}, 0, 0, 0)
+        assert words in caption.text and ("hair_color", "red") in caption.facts
+
+
+def test_facts_are_keyed_by_words():
+    sunglasses = {**draw_attributes(0, 1), "glasses": "SUNGLASSES"}
+    assert avatar_facts(sunglasses) == avatar_facts({**sunglasses, "glasses": "SUNGLASSES_2"})
+    assert avatar_facts({**sunglasses, "hair": "WINTER_HAT_1"}) == avatar_facts({**sunglasses, "hair": "WINTER_HAT_4"})
+    assert fact_value("glasses", "WAYFARERS_2") == "wayfarer glasses" and fact_value("glasses_kind", "KURT") == "glasses"
+    # a caption saying "sunglasses" is true of both drawings, so neither is its negative
+    caption = compose({"glasses": "sunglasses"})
+    assert consistent(caption, avatar_facts(sunglasses))
+    assert consistent(caption, avatar_facts({**sunglasses, "glasses": "SUNGLASSES_2"}))
+
+
+def _stated_in_text(slot: str, value: str, caption: Caption) -> bool:
+    """Does the caption's text say this fact (or a fact that implies it)?"""
+    facts, text = dict(caption.facts), caption.text
+    if slot == "kind":
+        return text.startswith(("a cartoon avatar", "a cartoon character", "a drawing of a person"))
+    colour = facts.get("hair_color")
+    if slot in ("hair", "hair_length", "glasses", "glasses_kind", "facial_hair", "facial_hair_kind"):
+        fine, coarse = {"hair": ("hair", "hair_length"), "hair_length": ("hair", "hair_length"),
+                        "glasses": ("glasses", "glasses_kind"), "glasses_kind": ("glasses", "glasses_kind"),
+                        "facial_hair": ("facial_hair", "facial_hair_kind"),
+                        "facial_hair_kind": ("facial_hair", "facial_hair_kind")}[slot]
+        # the fine phrase (which implies its group) or the group's phrase, with the hair colour folded in
+        options = [captions._phrase(fine, facts[fine], colour if fine == "hair" else None)] if fine in facts else []
+        options.append(captions._phrase(coarse, facts[coarse], colour if coarse == "hair_length" else None))
+        return any(option in text for option in options)
+    if slot == "clothing":
+        return value in text
+    return value in text  # skin, mouth, eyes and the colours are their words
+
+
+def test_same_text_same_facts_and_every_fact_is_in_the_text():
+    """The false-negative mask reads facts, the model reads text: they must agree. Over many seeded captions
+    (every variant kind), two captions with identical text state identical facts, and every stated fact
+    appears in the text."""
+    facts_of_text: dict[str, tuple] = {}
+    for index in range(1500):
+        attributes = draw_attributes(0, index)
+        for variant in range(8):
+            caption = avatar_caption(attributes, 0, index, variant)
+            assert facts_of_text.setdefault(caption.text, caption.facts) == caption.facts, caption.text
+            assert consistent(caption, avatar_facts(attributes)), "a caption must be true of its own image"
+            for slot, value in caption.facts:
+                assert _stated_in_text(slot, value, caption), f"{slot}={value!r} is not in {caption.text!r}"
+    assert len(facts_of_text) > 8000
+    # the coarse and fine forms of one-phrase groups read the same and state the same
+    assert compose({"glasses_kind": "none"}) == compose({"glasses": "no glasses"})
+    assert compose({"hair_length": "bald"}) == compose({"hair": "a bald head"})
 
 
 def test_consistency_marks_false_negatives():
@@ -72,8 +128,9 @@ def test_prompts_are_captions_of_one_fact_in_every_template():
     assert prompts("glasses_kind", "none") == sorted({"a cartoon avatar with no glasses",
                                                        "a cartoon character with no glasses",
                                                        "a drawing of a person with no glasses"})
-    assert "a cartoon avatar with red hair" in prompts("hair_color", "RED")
-    assert "a cartoon avatar wearing red clothes" in prompts("clothing_color", "RED")
+    assert "a cartoon avatar with red hair" in prompts("hair_color", "red")
+    assert "a cartoon avatar wearing red clothes" in prompts("clothing_color", "red")
+    assert prompts("glasses", fact_value("glasses", "SUNGLASSES")) == prompts("glasses", fact_value("glasses", "SUNGLASSES_2"))
 
 
 def test_bad_input_is_named():
@@ -84,21 +141,30 @@ def test_bad_input_is_named():
     with pytest.raises(CaptionError, match="mouth 'YAWN' has no caption phrase"):
         avatar_caption({**attributes, "mouth": "YAWN"}, 0, 0, 0)
     with pytest.raises(CaptionError, match=r"unknown avatar caption template 'poem'.*avatar_with"):
-        compose({"skin": "PALE"}, template="poem")
+        compose({"skin": "pale skin"}, template="poem")
     with pytest.raises(CaptionError, match="at least one fact"):
         compose({})
+    with pytest.raises(CaptionError, match="use fact_value"):
+        compose({"skin": "PALE"})
+    with pytest.raises(CaptionError, match="no colour to state"):
+        compose({"hair_color": "HIDDEN"})
     with pytest.raises(CaptionError, match="has no name"):
         emoji_caption({"name": "", "category": "Symbols"}, 0, 0)
 
 
-def test_emoji_captions_use_name_keywords_category_and_fall_back_without_keywords():
+def test_emoji_captions_use_name_and_keywords_never_the_category_and_fall_back_without_keywords():
     record = {"name": "grinning face", "category": "Smileys & Emotion", "skin_tone": None,
               "keywords": emoji_keywords(["grinning", "grinning_face"], "grinning face")}
     assert record["keywords"] == ["grinning"]
     first = emoji_caption(record, 0, 5, 0)
-    assert first.text == "an emoji of grinning face, from the smileys & emotion category"
+    assert first.text == "an emoji of grinning face"
     texts = [emoji_caption(record, 0, 5, v).text for v in range(1, 30)]
     assert any("also called grinning" in t for t in texts)
+    # chapter 02 clusters emoji by category with ToonCLIP: no caption, fact or vocabulary word may carry it
+    assert not any("smileys" in t or "category" in t for t in [first.text, *texts])
+    assert all("Smileys" not in str(emoji_caption(record, 0, 5, v).facts) for v in range(30))
+    corpus = " ".join(captions.caption_corpus([record])).lower()
+    assert "smileys" not in corpus and "category" not in corpus
     bare = {**record, "keywords": []}
     assert all("also called" not in emoji_caption(bare, 0, 5, v).text for v in range(30))
     toned = emoji_caption({**record, "skin_tone": "medium"}, 0, 5, 0)

@@ -46,16 +46,13 @@ def test_vocabulary_keeps_the_corpus_and_maps_other_words_to_unk():
 
 
 def test_prompts_are_in_the_committed_vocabulary():
-    from toonlab.data.captions import caption_corpus, prompts
+    from toonlab.data.captions import COARSE_PHRASES, FINE_SLOTS, prompts
+    from toonlab.features.toonclip import load_committed
     from toonlab.metrics.toonclip_eval import ZERO_SHOT_HEADS
 
-    tokenizer = ToonTokenizer(corpus_bpe_ids(caption_corpus()), 48)
-    from toonlab.data.captions import CLOTHING, CLOTHING_COLOR, EYES, FACIAL_HAIR_KIND, GLASSES, GLASSES_KIND
-    from toonlab.data.captions import HAIR_COLOR, HAIR_LENGTH, MOUTH, SKIN
-
-    values = {"glasses_kind": GLASSES_KIND, "hair_length": HAIR_LENGTH, "facial_hair_kind": FACIAL_HAIR_KIND,
-              "skin": SKIN, "hair_color": HAIR_COLOR, "clothing": CLOTHING, "clothing_color": CLOTHING_COLOR,
-              "mouth": MOUTH, "eyes": EYES, "glasses": GLASSES}
+    tokenizer = load_committed().tokenizer  # the vocabulary the committed weights were trained with
+    values = {**{slot: sorted(set(table.values())) for slot, table in FINE_SLOTS.items()},
+              **{slot: sorted(table) for slot, table in COARSE_PHRASES.items()}}
     texts = [p for slot, _ in ZERO_SHOT_HEADS.values() for value in values[slot] for p in prompts(slot, value)]
     assert len(texts) > 100 and tokenizer.unknown_fraction(texts) == 0
 
@@ -147,7 +144,10 @@ def trained(tmp_path_factory):
 def test_training_writes_small_fp16_weights_and_a_record(trained):
     folder, record = trained
     assert record["sha256"] and record["bytes"] == (folder / "w.safetensors").stat().st_size
-    assert record["training"]["cpu_time_s_last_session"] >= 0 and "wall_time_s_last_session" in record["training"]
+    training = record["training"]
+    assert training["cpu_time_s"] >= 0 and training["wall_time_s"] >= 0 and len(training["sessions"]) == 1
+    assert training["device"] == "cpu"  # the accelerator's device, not a constant
+    assert not list(folder.glob("*.new")), "no temporary weights or record are left behind"
     loaded = load_toonclip(folder / "w.safetensors", record["sha256"])
     assert next(loaded.model.parameters()).dtype == torch.float32 and not any(
         p.requires_grad for p in loaded.model.parameters())
@@ -194,6 +194,43 @@ def test_a_killed_run_resumes_to_the_same_weights(trained, tmp_path, monkeypatch
                                    tmp_path / "work", progress=False, evaluate=False)
     assert resumed["training"]["resumed_from_step"] == 2
     assert resumed["sha256"] == record["sha256"], "resuming after a kill must give the uninterrupted weights"
+    sessions = resumed["training"]["sessions"]
+    assert len(sessions) == 2, "the killed session's time (to its last checkpoint) is counted too"
+    assert resumed["training"]["cpu_time_s"] == pytest.approx(sum(x["cpu_s"] for x in sessions), abs=0.2)
+
+
+def test_a_failed_evaluation_leaves_the_committed_pair_untouched(tmp_path, monkeypatch):
+    from toonlab.metrics import toonclip_eval, train_toonclip
+
+    weights, record = tmp_path / "toonclip.safetensors", tmp_path / "toonclip.json"
+    weights.write_bytes(b"old weights")
+    record.write_text('{"sha256": "old"}')
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(toonclip_eval, "evaluate_heldout", broken)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        train_toonclip.train(tiny_training(steps=2), weights, record, tmp_path / "work", progress=False)
+    assert weights.read_bytes() == b"old weights" and record.read_text() == '{"sha256": "old"}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toonclip.json", "toonclip.safetensors", "work"]
+
+
+def test_emoji_are_held_out_by_base_emoji_with_all_their_tones():
+    from toonlab.metrics.train_toonclip import emoji_base, emoji_record, heldout_emoji_bases
+
+    waving = [{"unified": "1f44b"}, *({"unified": f"1f44b-{tone}"} for tone in ("1f3fb", "1f3fd", "1f3ff"))]
+    assert {emoji_base(a) for a in waving} == {"1f44b"}
+    assert emoji_base({"unified": "1f469-1f3fe-200d-1f52c"}) == "1f469-200d-1f52c"
+    bases = [f"{i:05x}" for i in range(40) for _ in range(3)]  # 40 emoji, 3 tones each
+    held = heldout_emoji_bases(bases, 0.1, seed=0)
+    assert len(held) == 4 and held == heldout_emoji_bases(list(reversed(bases)), 0.1, seed=0)
+    assert held != heldout_emoji_bases(bases, 0.1, seed=1)
+    with pytest.raises(ValueError, match="unified"):
+        emoji_base({"name": "waving hand"})
+    record = emoji_record({"name": "waving hand", "short_name": "wave", "skin_tone": "1f3fd",
+                           "unified": "1f44b-1f3fd"})
+    assert record == {"name": "waving hand", "skin_tone": "medium", "keywords": ["wave"]}, "no category"
 
 
 def test_changed_or_missing_weights_are_refused_naming_the_file(trained, tmp_path):
@@ -206,6 +243,18 @@ def test_changed_or_missing_weights_are_refused_naming_the_file(trained, tmp_pat
         load_toonclip(tampered, record["sha256"])
     with pytest.raises(ToonClipError, match="missing"):
         load_toonclip(tmp_path / "none.safetensors", record["sha256"])
+
+
+def test_committed_toonclip_is_refused_when_the_registry_sha_differs(repo, monkeypatch):
+    from toonlab.data import registry
+    from toonlab.features.toonclip import load_committed
+
+    real = registry.weights_spec("toonclip")
+    monkeypatch.setattr(registry, "weights_spec",
+                        lambda name, root=None: registry.WeightsSpec(name, real.file, "0" * 64, real.command))
+    with pytest.raises(ToonClipError, match=r"has sha256 .*registry.*says 0000.*"
+                                            r"git checkout -- data/weights/toonclip\.safetensors"):
+        load_committed()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -231,7 +280,8 @@ def test_zoo_resolves_clip_per_profile():
     from toonlab import zoo
     from toonlab.params import PROFILES
 
-    assert zoo.OFFLINE_PROFILES == tuple(p for p in ("cpu", "gpu") if p in PROFILES)
+    assert "gpu" in zoo.OFFLINE_PROFILES and "ci" not in zoo.OFFLINE_PROFILES and "full" not in zoo.OFFLINE_PROFILES
+    assert set(zoo.OFFLINE_PROFILES) <= {"cpu", "gpu"} and set(zoo.OFFLINE_PROFILES) <= set(PROFILES)
     for profile in zoo.OFFLINE_PROFILES:
         for role in ("clip", "clip_b32"):
             assert zoo.describe(role, profile).startswith("ToonCLIP (trained here on avatars/emoji)")
@@ -314,3 +364,41 @@ def test_retrieval_recall_matches_a_brute_force_count():
     assert perfect["image->text R@1"] == perfect["text->image R@1"] == 1.0
     with pytest.raises(ValueError, match="pair them"):
         retrieval(images, texts[:5], captions)
+
+
+class _TextHashModel:
+    """A stand-in text tower: each text gets a fixed random unit vector (from its sha256)."""
+
+    def encode_text(self, texts):
+        import hashlib
+
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+            rows.append(torch.randn(64, generator=torch.Generator().manual_seed(seed)))
+        return torch.stack(rows)
+
+
+def test_zero_shot_scores_by_phrase_for_toonclip_and_the_classifier():
+    """SUNGLASSES and SUNGLASSES_2 read "sunglasses": one class, predictable, for both columns."""
+    from toonlab.data.captions import GLASSES, avatar_facts, fact_value, prompts
+    from toonlab.data.sources.avatars import draw_attributes
+    from toonlab.metrics.toonclip_eval import classifier_accuracy, encode_texts, zero_shot
+
+    model, tokenizer = _TextHashModel(), (lambda texts: texts)
+    names = sorted(GLASSES)
+    facts = [avatar_facts({**draw_attributes(0, i), "glasses": name}) for i, name in enumerate(names)]
+    # a perfect image tower: each image embeds exactly as its value's averaged prompts
+    images = torch.stack([torch.nn.functional.normalize(
+        encode_texts(model, tokenizer, prompts("glasses", f["glasses"])).mean(0), dim=0) for f in facts])
+    entry = zero_shot(model, tokenizer, images, facts, "glasses")
+    distinct = len({fact_value("glasses", name) for name in names})
+    assert entry["classes"] == distinct < len(names), "identical prompts must be one class"
+    assert entry["accuracy"] == 1.0, "every class, SUNGLASSES_2 included, must be predictable"
+    truth = [f["glasses"] for f in facts]
+    assert classifier_accuracy("glasses", names, truth) == 1.0
+    swapped = ["SUNGLASSES_2" if n == "SUNGLASSES" else "SUNGLASSES" if n == "SUNGLASSES_2" else n for n in names]
+    assert classifier_accuracy("glasses", swapped, truth) == 1.0, "the twin value is the same phrase: right"
+    wrong = ["ROUND" if n == "SUNGLASSES" else n for n in names]
+    assert classifier_accuracy("glasses", wrong, truth) == pytest.approx((len(names) - 1) / len(names))
+    assert classifier_accuracy("glasses_kind", ["SUNGLASSES_2"], ["glasses"]) == 1.0

@@ -138,8 +138,10 @@ def toonclip_heldout() -> dict[str, Any]:
     record = toonclip_eval._record()
     training = record["training"]
     summary = (f"{record['name']}: seed {training['seed']}, {training['steps']} steps, batch {training['batch_size']}, "
-               f"{training['wall_time_s_last_session'] / 60:.1f} min on {training['torch_threads']} CPU threads "
-               f"({record['parameters'] / 1e6:.2f} M parameters, sha256 {record['sha256'][:12]}…)")
+               f"{training['wall_time_s'] / 60:.1f} min wall, {training['cpu_time_s'] / 60:.1f} min process CPU "
+               f"over {len(training['sessions'])} session(s) on {training['device']} "
+               f"({training['torch_threads']} threads; {record['parameters'] / 1e6:.2f} M parameters, "
+               f"sha256 {record['sha256'][:12]}…)")
     return {"zero_shot": toonclip_eval.zero_shot_table(record), "retrieval": toonclip_eval.retrieval_table(record),
             "figure": toonclip_eval.committed_retrieval_examples(), "summary": summary}
 

@@ -1,9 +1,15 @@
 """Captions written from data: a sentence for every avatar (from its attributes) and every emoji (from its
-name, keywords and category), for training and evaluating ToonCLIP.
+name, skin tone and keywords — never its category), for training and evaluating ToonCLIP.
 
-A caption is built from *facts* — ``(slot, value)`` pairs such as ``("glasses", "ROUND")`` or, at the
-coarse level, ``("glasses_kind", "glasses")`` — so the training loss can tell which images a caption is
-true of (:func:`consistent`) and never pushes an image away from a caption that also describes it.
+A caption is built from *facts* — ``(slot, value)`` pairs such as ``("glasses", "round glasses")`` or, at
+the coarse level, ``("glasses_kind", "glasses")`` — so the training loss can tell which images a caption is
+true of (:func:`consistent`) and never pushes an image away from a caption that also describes it. Fact
+values are the words the caption uses (python-avatars' SUNGLASSES and SUNGLASSES_2 are both
+``"sunglasses"``), so two captions with the same text state the same facts, and every stated fact is in
+the text (hair colour is folded into every hair style that shows hair: "a red mohawk").
+
+Emoji categories are left out on purpose: chapter 02 clusters emoji by category with ToonCLIP features, so
+ToonCLIP never sees emoji category labels, and that clustering stays unsupervised with respect to them.
 
 Decisions (they were made together; see ``data/weights/toonclip.json`` for the run that uses them):
 
@@ -15,7 +21,7 @@ Decisions (they were made together; see ``data/weights/toonclip.json`` for the r
   zero-shot prompts in-distribution: :func:`prompt` is the same composer with one fact.
 - **What is left out.** Eyebrows, nose and facial-hair colour are a few pixels at 64 px (the toon
   classifier's eyebrow head is at chance), so no caption mentions them; hair colour is stated only when
-  hair shows (not under a hat or for a bald head); clothing colour only for the plain garments whose
+  hair shows (not under headwear or for a bald head); clothing colour only for the plain garments whose
   colour the drawing takes.
 - **Determinism.** Caption ``variant`` of avatar ``index`` drawn with ``seed`` comes from its own
   ``random.Random(f"caption:{seed}:{index}:{variant}")``: the same on every machine and independent of
@@ -44,34 +50,38 @@ class CaptionError(DataSourceError):
 # avatar phrases: enum member name (python-avatars, see toonlab.data.sources.avatars) -> words
 
 # hair style -> (phrase, length group). Groups follow Avataaars' own LongHair*/ShortHair* families for its
-# original styles; for python-avatars' extra styles they are our reading of the drawings. Headwear hides
-# the hair, so those styles have no hair colour.
+# original styles; for python-avatars' extra styles they are our reading of the drawings. ``{c}`` marks
+# where the hair colour goes ("a red mohawk", "long curly red hair"), so every style that shows hair can
+# state its colour; headwear hides the hair, so those styles have no ``{c}`` and no hair colour.
 HAIR: dict[str, tuple[str, str]] = {
     "NONE": ("a bald head", "bald"),
-    "BIG_HAIR": ("big long hair", "long"), "BOB": ("a long bob", "long"), "BUN": ("long hair in a bun", "long"),
-    "CURLY": ("long curly hair", "long"), "CURVY": ("long wavy hair", "long"), "DREADS": ("long dreads", "long"),
-    "FRIDA": ("long hair with flowers", "long"), "FRO": ("a long afro", "long"),
-    "FRO_BAND": ("a long afro with a band", "long"), "LONG_NOT_TOO_LONG": ("shoulder-length hair", "long"),
-    "MIA_WALLACE": ("a long bob with bangs", "long"), "SHAVED_SIDES": ("long hair with shaved sides", "long"),
-    "STRAIGHT_1": ("long straight hair", "long"), "STRAIGHT_2": ("long straight hair", "long"),
-    "STRAIGHT_STRAND": ("long straight hair with a strand", "long"), "BRAIDS": ("long braids", "long"),
-    "LONG_HAIR_CURLY": ("long curly hair", "long"), "LOOSE_HAIR": ("long loose hair", "long"),
-    "TWIST_LONG_HAIR": ("long twisted hair", "long"), "TWIST_LONG_HAIR_2": ("long twisted hair", "long"),
-    "WICK": ("shoulder-length hair", "long"), "CURLY_2": ("long curly hair", "long"),
-    "DREADLOCKS": ("long dreadlocks", "long"),
-    "CAESAR_SIDE_PART": ("short side-parted hair", "short"), "CAESAR": ("a short caesar cut", "short"),
-    "FRIZZLE": ("short frizzy hair", "short"), "SHAGGY_MULLET": ("a shaggy mullet", "short"),
-    "SHAGGY": ("short shaggy hair", "short"), "SHORT_CURLY": ("short curly hair", "short"),
-    "SHORT_DREADS_1": ("short dreads", "short"), "SHORT_DREADS_2": ("short dreads", "short"),
-    "SHORT_FLAT": ("short flat hair", "short"), "SHORT_ROUND": ("short round hair", "short"),
-    "SHORT_WAVED": ("short wavy hair", "short"), "SIDES": ("hair only on the sides", "short"),
-    "BUZZCUT": ("a buzzcut", "short"), "CORNROWS": ("short cornrows", "short"),
-    "EINSTEIN_HAIR": ("wild white-scientist hair", "short"), "ELVIS": ("a short quiff", "short"),
-    "EVIL_SPIKE": ("short spiky hair", "short"), "HALF_SHAVED": ("half-shaved short hair", "short"),
-    "MOHAWK": ("a mohawk", "short"), "MOWGLI": ("short messy hair", "short"), "PIXIE": ("a pixie cut", "short"),
-    "POMPADOUR": ("a pompadour", "short"), "QUIFF": ("a quiff", "short"), "WILD": ("short wild hair", "short"),
+    "BIG_HAIR": ("big long {c}hair", "long"), "BOB": ("a long {c}bob", "long"),
+    "BUN": ("long {c}hair in a bun", "long"), "CURLY": ("long curly {c}hair", "long"),
+    "CURVY": ("long wavy {c}hair", "long"), "DREADS": ("long {c}dreads", "long"),
+    "FRIDA": ("long {c}hair with flowers", "long"), "FRO": ("a long {c}afro", "long"),
+    "FRO_BAND": ("a long {c}afro with a band", "long"), "LONG_NOT_TOO_LONG": ("shoulder-length {c}hair", "long"),
+    "MIA_WALLACE": ("a long {c}bob with bangs", "long"), "SHAVED_SIDES": ("long {c}hair with shaved sides", "long"),
+    "STRAIGHT_1": ("long straight {c}hair", "long"), "STRAIGHT_2": ("long straight {c}hair", "long"),
+    "STRAIGHT_STRAND": ("long straight {c}hair with a strand", "long"), "BRAIDS": ("long {c}braids", "long"),
+    "LONG_HAIR_CURLY": ("long curly {c}hair", "long"), "LOOSE_HAIR": ("long loose {c}hair", "long"),
+    "TWIST_LONG_HAIR": ("long twisted {c}hair", "long"), "TWIST_LONG_HAIR_2": ("long twisted {c}hair", "long"),
+    "WICK": ("shoulder-length {c}hair", "long"), "CURLY_2": ("long curly {c}hair", "long"),
+    "DREADLOCKS": ("long {c}dreadlocks", "long"),
+    "CAESAR_SIDE_PART": ("short side-parted {c}hair", "short"), "CAESAR": ("a short {c}caesar cut", "short"),
+    "FRIZZLE": ("short frizzy {c}hair", "short"), "SHAGGY_MULLET": ("a shaggy {c}mullet", "short"),
+    "SHAGGY": ("short shaggy {c}hair", "short"), "SHORT_CURLY": ("short curly {c}hair", "short"),
+    "SHORT_DREADS_1": ("short {c}dreads", "short"), "SHORT_DREADS_2": ("short {c}dreads", "short"),
+    "SHORT_FLAT": ("short flat {c}hair", "short"), "SHORT_ROUND": ("short round {c}hair", "short"),
+    "SHORT_WAVED": ("short wavy {c}hair", "short"), "SIDES": ("{c}hair only on the sides", "short"),
+    "BUZZCUT": ("a {c}buzzcut", "short"), "CORNROWS": ("short {c}cornrows", "short"),
+    "EINSTEIN_HAIR": ("wild white-scientist {c}hair", "short"), "ELVIS": ("a short {c}quiff", "short"),
+    "EVIL_SPIKE": ("short spiky {c}hair", "short"), "HALF_SHAVED": ("half-shaved short {c}hair", "short"),
+    "MOHAWK": ("a {c}mohawk", "short"), "MOWGLI": ("short messy {c}hair", "short"),
+    "PIXIE": ("a {c}pixie cut", "short"), "POMPADOUR": ("a {c}pompadour", "short"),
+    "QUIFF": ("a {c}quiff", "short"), "WILD": ("short wild {c}hair", "short"),
+    # "a brimmed hat", not "a hat": "a hat" is the coarse hair-length phrase for every headwear
     "ASTRONAUT": ("an astronaut helmet", "headwear"), "BRIDE": ("a bridal veil", "headwear"),
-    "HAT": ("a hat", "headwear"), "HIJAB": ("a hijab", "headwear"), "TURBAN": ("a turban", "headwear"),
+    "HAT": ("a brimmed hat", "headwear"), "HIJAB": ("a hijab", "headwear"), "TURBAN": ("a turban", "headwear"),
     "WINTER_HAT_1": ("a winter hat", "headwear"), "WINTER_HAT_2": ("a winter hat", "headwear"),
     "WINTER_HAT_3": ("a winter hat", "headwear"), "WINTER_HAT_4": ("a winter hat", "headwear"),
     "CHEF_CAP": ("a chef's hat", "headwear"), "JEDI": ("a hood", "headwear"),
@@ -164,60 +174,97 @@ class Caption:
 # facts of an avatar
 
 
-def _lookup(table: Mapping[str, object], attribute: str, attributes: Mapping[str, object]) -> object:
-    if attribute not in attributes or attributes[attribute] in (None, ""):
-        raise CaptionError(f"avatar attributes lack {attribute!r} (got {sorted(attributes)}); captions need "
-                           f"every one of {list(CAPTIONED_ATTRIBUTES)} — draw them with "
-                           f"toonlab.data.sources.avatars.draw_attributes")
-    value = str(attributes[attribute])
-    if value not in table:
-        raise CaptionError(f"avatar {attribute} {value!r} has no caption phrase; known values: {sorted(table)}. "
+# Facts are keyed by the words they produce, not by python-avatars' value names: SUNGLASSES and
+# SUNGLASSES_2 both read "sunglasses", so a caption saying "sunglasses" is true of both, and the
+# false-negative mask (:func:`consistent`) has to see one value. FINE_SLOTS hold each fine slot's
+# python-avatars name -> words, COARSE their name -> group.
+FINE_SLOTS: dict[str, dict[str, str]] = {
+    "hair": {name: phrase.replace("{c}", "") for name, (phrase, _) in HAIR.items()},
+    "glasses": {name: phrase for name, (phrase, _) in GLASSES.items()},
+    "facial_hair": {name: phrase for name, (phrase, _) in FACIAL_HAIR.items()},
+    "skin": SKIN, "mouth": MOUTH, "eyes": EYES,
+    "clothing": {name: noun for name, (noun, _) in CLOTHING.items()},
+    "hair_color": HAIR_COLOR, "clothing_color": CLOTHING_COLOR,
+}
+COARSE_SLOTS: dict[str, tuple[str, dict[str, str]]] = {  # coarse slot -> (its fine slot, fine name -> group)
+    "hair_length": ("hair", {name: group for name, (_, group) in HAIR.items()}),
+    "glasses_kind": ("glasses", {name: group for name, (_, group) in GLASSES.items()}),
+    "facial_hair_kind": ("facial_hair", {name: group for name, (_, group) in FACIAL_HAIR.items()}),
+}
+COARSE_PHRASES = {"hair_length": HAIR_LENGTH, "glasses_kind": GLASSES_KIND, "facial_hair_kind": FACIAL_HAIR_KIND}
+_HAIR_FORM = {phrase.replace("{c}", ""): phrase for phrase, _ in HAIR.values()}  # words -> where the colour goes
+_GROUP_OF_WORDS = {coarse: {FINE_SLOTS[fine][name]: group for name, group in groups.items()}
+                   for coarse, (fine, groups) in COARSE_SLOTS.items()}
+
+
+def _check_tables() -> None:
+    """One set of words must never mean two things (else the facts of a caption would not follow from its text)."""
+    for coarse, (fine, groups) in COARSE_SLOTS.items():
+        for name, group in groups.items():
+            if _GROUP_OF_WORDS[coarse][FINE_SLOTS[fine][name]] != group:
+                raise AssertionError(f"{fine} phrase {FINE_SLOTS[fine][name]!r} is in two {coarse} groups")
+        fine_words = set(FINE_SLOTS[fine].values())
+        for group, words in COARSE_PHRASES[coarse].items():
+            members = {w for w, g in _GROUP_OF_WORDS[coarse].items() if g == group}
+            if words in fine_words and members != {words}:
+                raise AssertionError(f"{coarse} phrase {words!r} is also a {fine} phrase of a different group")
+    for phrase, _ in HAIR.values():
+        if _HAIR_FORM[phrase.replace("{c}", "")] != phrase:
+            raise AssertionError(f"hair phrase {phrase!r} places its colour in two ways")
+
+
+_check_tables()
+
+
+def fact_value(slot: str, name: str) -> str:
+    """The fact value for python-avatars' value ``name`` in ``slot``: its words for a fine slot
+    ("SUNGLASSES_2" -> "sunglasses"), its group for a coarse one ("SUNGLASSES_2" -> "glasses")."""
+    table = COARSE_SLOTS[slot][1] if slot in COARSE_SLOTS else FINE_SLOTS.get(slot)
+    if table is None:
+        raise CaptionError(f"no avatar slot {slot!r}; known slots: {sorted(FINE_SLOTS) + sorted(COARSE_SLOTS)}")
+    if name not in table:
+        raise CaptionError(f"avatar {slot} {name!r} has no caption phrase; known values: {sorted(table)}. "
                            f"Add it to toonlab.data.captions if python-avatars gained a new part")
-    return table[value]
+    return table[name]
 
 
 def avatar_facts(attributes: Mapping[str, object]) -> dict[str, str]:
-    """Every slot an avatar fills, fine and coarse (``hair_length``, ``glasses_kind``, ``facial_hair_kind``)."""
-    _, length = _lookup(HAIR, "hair", attributes)
-    _, kind = _lookup(GLASSES, "glasses", attributes)
-    _, beard = _lookup(FACIAL_HAIR, "facial_hair", attributes)
-    _, coloured = _lookup(CLOTHING, "clothing", attributes)
-    facts = {"kind": "avatar", "hair": str(attributes["hair"]), "hair_length": length,
-             "glasses": str(attributes["glasses"]), "glasses_kind": kind,
-             "facial_hair": str(attributes["facial_hair"]), "facial_hair_kind": beard}
-    for name, table in (("skin", SKIN), ("mouth", MOUTH), ("eyes", EYES)):
-        _lookup(table, name, attributes)
-        facts[name] = str(attributes[name])
-    facts["clothing"] = str(attributes["clothing"])
-    _lookup(HAIR_COLOR, "hair_color", attributes)
-    _lookup(CLOTHING_COLOR, "clothing_color", attributes)
+    """Every slot an avatar fills, fine (by words: ``"hair": "a mohawk"``) and coarse (``hair_length``,
+    ``glasses_kind``, ``facial_hair_kind`` by group); hair colour ``HIDDEN`` under headwear or on a bald
+    head, clothing colour ``FIXED`` for costumes drawn in their own colours."""
+    for attribute in CAPTIONED_ATTRIBUTES:
+        if attribute not in attributes or attributes[attribute] in (None, ""):
+            raise CaptionError(f"avatar attributes lack {attribute!r} (got {sorted(attributes)}); captions need "
+                               f"every one of {list(CAPTIONED_ATTRIBUTES)} — draw them with "
+                               f"toonlab.data.sources.avatars.draw_attributes")
+    facts = {"kind": "avatar"}
+    for slot in ("hair", "glasses", "facial_hair", "skin", "mouth", "eyes", "clothing", "hair_color",
+                 "clothing_color"):
+        facts[slot] = fact_value(slot, str(attributes[slot]))
+    for coarse, (fine, _) in COARSE_SLOTS.items():
+        facts[coarse] = fact_value(coarse, str(attributes[fine]))
     # colours only where the drawing shows them (a colour no one can see would be a false fact)
-    facts["hair_color"] = str(attributes["hair_color"]) if length in ("long", "short") else "HIDDEN"
-    facts["clothing_color"] = str(attributes["clothing_color"]) if coloured else "FIXED"
+    if facts["hair_length"] not in ("long", "short"):
+        facts["hair_color"] = "HIDDEN"
+    if not CLOTHING[str(attributes["clothing"])][1]:
+        facts["clothing_color"] = "FIXED"
     return facts
 
 
 def _phrase(slot: str, value: str, colour: str | None = None) -> str:
     """The words for one fact; ``colour`` folds a hair or clothing colour into its noun phrase."""
     if slot == "hair":
-        phrase = HAIR[value][0]
-        return phrase.replace("hair", f"{colour} hair", 1) if colour and "hair" in phrase else phrase
+        return _HAIR_FORM[value].replace("{c}", f"{colour} " if colour else "")
     if slot == "hair_length":
         phrase = HAIR_LENGTH[value]
         return phrase.replace("hair", f"{colour} hair") if colour and value in ("long", "short") else phrase
-    if slot == "glasses":
-        return GLASSES[value][0]
-    if slot == "glasses_kind":
-        return GLASSES_KIND[value]
-    if slot == "facial_hair":
-        return FACIAL_HAIR[value][0]
-    if slot == "facial_hair_kind":
-        return FACIAL_HAIR_KIND[value]
-    if slot in ("skin", "mouth", "eyes"):
-        return {"skin": SKIN, "mouth": MOUTH, "eyes": EYES}[slot][value]
+    if slot in COARSE_PHRASES:
+        return COARSE_PHRASES[slot][value]
+    if slot in ("glasses", "facial_hair", "skin", "mouth", "eyes"):
+        return value
     if slot == "clothing":
-        noun, _ = CLOTHING[value]
-        if value == "NONE":
+        noun = value
+        if noun == CLOTHING["NONE"][0]:
             return noun
         article = "an" if (colour or noun)[0] in "aeiou" else "a"
         if noun in ("overalls", "gladiator armour"):  # no article
@@ -226,40 +273,64 @@ def _phrase(slot: str, value: str, colour: str | None = None) -> str:
     raise CaptionError(f"no phrase for slot {slot!r}")
 
 
+def _implied(facts: Mapping[str, str]) -> dict[str, str]:
+    """``facts`` plus what their words imply: a fine phrase its group ("sunglasses": glasses), and a group
+    with one phrase that phrase ("no glasses" is the fine NONE and the coarse none alike) — so two captions
+    with the same text state the same facts."""
+    stated = dict(facts)
+    for coarse, (fine, _) in COARSE_SLOTS.items():
+        if fine in stated:
+            stated[coarse] = _GROUP_OF_WORDS[coarse][stated[fine]]
+        elif coarse in stated:
+            members = [w for w, g in _GROUP_OF_WORDS[coarse].items() if g == stated[coarse]]
+            if len(members) == 1 and members[0] == COARSE_PHRASES[coarse][stated[coarse]]:
+                stated[fine] = members[0]
+    return stated
+
+
 def compose(facts: Mapping[str, str], template: str = FULL_TEMPLATE, order: Sequence[str] | None = None) -> Caption:
-    """Write the caption that states exactly ``facts`` (slot -> value) with ``template``.
+    """Write the caption that states exactly ``facts`` (slot -> value, values as :func:`avatar_facts` gives
+    them) with ``template``.
 
     ``facts`` may hold any subset of the slots of :func:`avatar_facts` (fine or coarse, not both for one
-    part); ``hair_color`` / ``clothing_color`` are folded into the hair / garment phrase and need it.
+    part); ``hair_color`` / ``clothing_color`` are folded into the hair / garment phrase. The caption's
+    facts are the given ones plus what their words imply (:func:`_implied`).
     """
     if template not in AVATAR_TEMPLATES:
         raise CaptionError(f"unknown avatar caption template {template!r}; known templates: {sorted(AVATAR_TEMPLATES)}")
     facts = {k: v for k, v in facts.items() if k != "kind"}
     if not facts:
         raise CaptionError("a caption needs at least one fact")
+    for slot, value in facts.items():
+        known = COARSE_PHRASES[slot] if slot in COARSE_PHRASES else (
+            set(FINE_SLOTS[slot].values()) if slot in FINE_SLOTS else None)
+        if known is None:
+            raise CaptionError(f"no avatar slot {slot!r}; known slots: {sorted(FINE_SLOTS) + sorted(COARSE_SLOTS)}")
+        if value not in known:
+            hint = (" (hidden hair and fixed-colour costumes have no colour to state; leave the colour out)"
+                    if value in ("HIDDEN", "FIXED") else
+                    " (facts hold words, not python-avatars names: use fact_value)")
+            raise CaptionError(f"{slot} value {value!r} is not one of {sorted(known)}{hint}")
     hair_slot = "hair" if "hair" in facts else "hair_length" if "hair_length" in facts else None
     colour = facts.get("hair_color")
-    if colour in ("HIDDEN",) or facts.get("clothing_color") == "FIXED":
-        raise CaptionError("hidden hair and fixed-colour costumes have no colour to state; leave the colour out")
     clothing_colour = facts.get("clothing_color")
     order = list(order) if order is not None else list(FACT_ORDER)
     parts: list[str] = []
     for part in order:
         if part == "hair" and hair_slot is None and colour is not None:
-            parts.append(f"{HAIR_COLOR[colour]} hair")  # colour alone: "red hair"
+            parts.append(f"{colour} hair")  # colour alone: "red hair"
             continue
         slot = {"hair": hair_slot, "glasses": "glasses" if "glasses" in facts else "glasses_kind",
                 "facial_hair": "facial_hair" if "facial_hair" in facts else "facial_hair_kind"}.get(part, part)
         if slot is None or slot not in facts:
             continue
-        words = _phrase(slot, facts[slot], HAIR_COLOR[colour] if (colour and slot == hair_slot) else None)
-        parts.append(words)
+        parts.append(_phrase(slot, facts[slot], colour if slot == hair_slot else None))
     with_list = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}" if parts else ""
     wear = None
     if "clothing" in facts:
-        wear = _phrase("clothing", facts["clothing"], CLOTHING_COLOR[clothing_colour] if clothing_colour else None)
+        wear = _phrase("clothing", facts["clothing"], clothing_colour)
     elif clothing_colour is not None:
-        wear = f"{CLOTHING_COLOR[clothing_colour]} clothes"  # colour alone: "wearing red clothes"
+        wear = f"{clothing_colour} clothes"  # colour alone: "wearing red clothes"
     both, only_with, only_wear = AVATAR_TEMPLATES[template]
     if with_list and wear:
         text = both.format(**{"with": with_list, "wear": wear})
@@ -267,8 +338,8 @@ def compose(facts: Mapping[str, str], template: str = FULL_TEMPLATE, order: Sequ
         text = only_with.format(**{"with": with_list})
     else:
         text = only_wear.format(wear=wear)
-    stated = tuple(sorted((k, v) for k, v in facts.items())) + (("kind", "avatar"),)
-    return Caption(text, tuple(sorted(stated)))
+    stated = {**_implied(facts), "kind": "avatar"}
+    return Caption(text, tuple(sorted(stated.items())))
 
 
 def avatar_caption(attributes: Mapping[str, object], seed: int, index: int, variant: int = 0,
@@ -333,15 +404,17 @@ def emoji_keywords(short_names: Iterable[str], name: str) -> list[str]:
 
 
 def emoji_caption(record: Mapping[str, object], seed: int, index: int, variant: int = 0) -> Caption:
-    """Caption ``variant`` of one emoji from its manifest record (``name``, ``category``, optional
-    ``keywords`` and ``skin_tone``). Variant 0: name, skin tone, category in the first template; the
-    others vary the template and add the keywords or the category at random. No keywords: the keyword
-    clause is left out (documented fallback)."""
+    """Caption ``variant`` of one emoji from its manifest record (``name``, optional ``keywords`` and
+    ``skin_tone``). Variant 0: name and skin tone in the first template; the others vary the template and
+    add the keywords at random. No keywords: the keyword clause is left out (documented fallback).
+
+    The emoji's **category is never used** (a record's ``category`` is ignored): chapter 02 clusters emoji
+    by category with ToonCLIP features, so ToonCLIP never sees emoji category labels and that clustering
+    stays unsupervised with respect to them."""
     name = str(record.get("name") or "").strip().lower()
     if not name:
         raise CaptionError(f"emoji record {dict(record)} has no name; every emoji caption starts from its name "
                            f"(rebuild the manifest with `python -m toonlab.data manifest emoji`)")
-    category = str(record.get("category") or "").strip().lower()
     tone = record.get("skin_tone")
     keywords = [str(k) for k in (record.get("keywords") or [])]
     subject = f"{name}, {tone} skin tone" if tone else name
@@ -350,8 +423,6 @@ def emoji_caption(record: Mapping[str, object], seed: int, index: int, variant: 
     text = EMOJI_TEMPLATES[template].format(name=subject)
     if keywords and variant > 0 and rng.random() < 0.5:
         text += ", also called " + " or ".join(keywords[:2])
-    if category and (variant == 0 or rng.random() < 0.5):
-        text += f", from the {category} category"
     return Caption(text, (("emoji", subject), ("kind", "emoji")))
 
 
@@ -365,16 +436,17 @@ def consistent(caption: Caption, facts: Mapping[str, str]) -> bool:
 
 
 def caption_corpus(emoji_records: Iterable[Mapping[str, object]] = ()) -> list[str]:
-    """Every word the captions and prompts can use: all phrases in every template, plus the emoji captions
-    with every keyword. ToonCLIP's vocabulary is built from it (see :mod:`toonlab.features.toonclip`)."""
+    """Every word the captions and prompts can use: all phrases in every template, plus the emoji names,
+    skin tones and keywords (never their categories). ToonCLIP's vocabulary is built from it (see
+    :mod:`toonlab.features.toonclip`)."""
     texts = [template for forms in AVATAR_TEMPLATES.values() for template in forms]
-    texts += list(EMOJI_TEMPLATES.values()) + [", also called or from the category skin tone"]
-    for slot, table in (("hair", HAIR), ("glasses", GLASSES), ("facial_hair", FACIAL_HAIR), ("skin", SKIN),
-                        ("mouth", MOUTH), ("eyes", EYES), ("clothing", CLOTHING)):
-        texts += [_phrase(slot, value) for value in table]
-    texts += list(HAIR_LENGTH.values()) + list(GLASSES_KIND.values()) + list(FACIAL_HAIR_KIND.values())
-    texts += list(HAIR_COLOR.values()) + list(CLOTHING_COLOR.values()) + ["a an and, hair clothes"]  # joiners and the colour-only forms
+    texts += list(EMOJI_TEMPLATES.values()) + [", also called or skin tone"]
+    for table in FINE_SLOTS.values():
+        texts += list(table.values())
+    for table in COARSE_PHRASES.values():
+        texts += list(table.values())
+    texts += ["a an and, hair clothes"]  # joiners and the colour-only forms
     for record in emoji_records:
-        texts.append(" ".join([str(record.get("name") or ""), str(record.get("category") or ""),
-                               str(record.get("skin_tone") or ""), *map(str, record.get("keywords") or [])]))
+        texts.append(" ".join([str(record.get("name") or ""), str(record.get("skin_tone") or ""),
+                               *map(str, record.get("keywords") or [])]))
     return texts

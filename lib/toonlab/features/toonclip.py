@@ -216,7 +216,8 @@ def load_toonclip(path: str | Path, expected_sha256: str | None, device: str | t
     if expected_sha256 is not None and actual != expected_sha256:
         raise ToonClipError(f"{path} has sha256 {actual[:16]}…, but the registry (data/registry.yaml, weights: toonclip) says "
                             f"{expected_sha256[:16]}…: the weights changed, so CLIP numbers would not be comparable. "
-                            f"Restore the file (git checkout {path.name}) or retrain and update the registry")
+                            f"Restore the file (git checkout -- {_repo_relative(path)}) or retrain and update the "
+                            f"registry")
     state, config_dict = load_weights(path)
     config = ToonClipConfig.from_dict(config_dict)
     model = build_toonclip(config)
@@ -224,6 +225,16 @@ def load_toonclip(path: str | Path, expected_sha256: str | None, device: str | t
     model.toonlab_weights = f"ToonCLIP sha256:{actual[:12]}"
     tokenizer = ToonTokenizer(config.bpe_ids, config.context_length)
     return LoadedToonClip(model.eval().requires_grad_(False).to(device), tokenizer, config, actual)
+
+
+def _repo_relative(path: Path) -> str:
+    """``path`` relative to the repository root where it lies inside it (what `git checkout --` takes)."""
+    from toonlab.paths import repo_root
+
+    try:
+        return Path(path).resolve().relative_to(repo_root().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def load_committed(device: str | torch.device = "cpu", root: Path | None = None) -> LoadedToonClip:

@@ -6,8 +6,8 @@ and "LPIPS" mean in the offline profiles instead:
 - **backbone**: the frozen toon classifier (:mod:`toonlab.metrics.toon_features`; committed weights,
   sha256-checked on load), read at the end of each of its four stages (16, 32, 64, 128 channels at 32, 16,
   8, 4 px for its 64-px input). Images are resized to its 64 px first, so detail finer than that is
-  invisible to these distances. The backbone is pluggable (:data:`BACKBONES`): a ToonCLIP image tower
-  can be added later.
+  invisible to these distances. The backbone is pluggable (:data:`BACKBONES`); ToonCLIP
+  (:mod:`toonlab.features.toonclip`) exists but its image tower is not wired in as a DISTS backbone.
 - **no L2 pooling inside the toon classifier**: DISTS swaps VGG16's max pooling for L2 pooling (kept for
   VGG16 in :mod:`toonlab.metrics.stage_distances`). The toon classifier has no pooling layers — it
   downsamples with stride-2 convolutions — and the analogous surgery (stride 1, then L2 pooling, same
@@ -101,7 +101,7 @@ def toon_classifier_stages(weights: str | Path | None = None, record: str | Path
     return ToonStages(load_toon_features(weights, record))
 
 
-# name -> () -> StageBackbone. A ToonCLIP image tower joins here once it exists.
+# name -> () -> StageBackbone. ToonCLIP's image tower is not registered here (it is a ViT: no conv stages).
 BACKBONES: dict[str, Callable[[], StageBackbone]] = {"toon_classifier": toon_classifier_stages}
 
 

@@ -5,7 +5,11 @@
   prompt ensembling); an image gets the class whose prompt embedding is nearest. Shown beside chance
   (the majority class among the evaluated images, and 1/classes) and beside the supervised toon
   classifier (:mod:`toonlab.metrics.toon_features`) on the same images. Heads less than ``margin`` above
-  the majority class are flagged not usable, as the classifier's own table does.
+  the majority class are flagged not usable, as the classifier's own table does. Classes are scored **by
+  phrase**: values whose prompts are identical (python-avatars' SUNGLASSES and SUNGLASSES_2 both read
+  "sunglasses") are one class — no text model could tell them apart — for ToonCLIP and for the toon
+  classifier's comparison column alike (its prediction counts as right when it names a value with the
+  true value's phrase).
 - **Retrieval** on held-out pairs (avatar, its full caption): image->text and text->image R@1 / R@5. Two
   avatars can share a full caption (they differ only in parts no caption names), so a hit is a retrieved
   item with the *same caption text*, not only the same index.
@@ -21,7 +25,7 @@ from typing import Any
 
 import torch
 
-from toonlab.data.captions import FACIAL_HAIR, GLASSES, HAIR, avatar_caption, avatar_facts, prompts
+from toonlab.data.captions import avatar_caption, avatar_facts, fact_value, prompts
 from toonlab.features.toonclip import normalize_images
 
 # head name -> (fact slot, values left out of the head: not applicable to that image)
@@ -37,13 +41,18 @@ ZERO_SHOT_HEADS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eyes": ("eyes", ()),
     "glasses style": ("glasses", ()),
 }
-# the toon classifier's head for each slot, and how its class maps onto the slot's values
-CLASSIFIER_HEADS: dict[str, tuple[str, Any]] = {
-    "glasses_kind": ("glasses", lambda v: GLASSES[v][1]), "hair_length": ("hair", lambda v: HAIR[v][1]),
-    "facial_hair_kind": ("facial_hair", lambda v: FACIAL_HAIR[v][1]), "skin": ("skin", str),
-    "hair_color": ("hair_color", str), "clothing": ("clothing", str), "clothing_color": ("clothing_color", str),
-    "mouth": ("mouth", str), "eyes": ("eyes", str), "glasses": ("glasses", str),
+# the toon classifier's head for each slot; its class (a python-avatars name) maps onto the slot's value
+# with captions.fact_value, i.e. onto its phrase ("SUNGLASSES_2" -> "sunglasses"), as the facts are keyed
+CLASSIFIER_HEADS: dict[str, str] = {
+    "glasses_kind": "glasses", "hair_length": "hair", "facial_hair_kind": "facial_hair", "skin": "skin",
+    "hair_color": "hair_color", "clothing": "clothing", "clothing_color": "clothing_color", "mouth": "mouth",
+    "eyes": "eyes", "glasses": "glasses",
 }
+
+
+def classifier_value(slot: str, predicted: str) -> str:
+    """The slot value (phrase or group) of a toon-classifier prediction for ``slot``'s head."""
+    return fact_value(slot, predicted)
 
 
 @torch.inference_mode()
@@ -66,23 +75,38 @@ def encode_texts(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: i
     return torch.cat(chunks)
 
 
+def prompt_classes(slot: str, values: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """value -> its class: the tuple of its prompts. Values with identical prompts share a class."""
+    return {value: tuple(prompts(slot, value)) for value in values}
+
+
 def zero_shot(model: Any, tokenizer: Any, image_features: torch.Tensor, facts: Sequence[Mapping[str, str]],
               slot: str, excluded: Sequence[str] = ()) -> dict[str, Any]:
-    """Zero-shot accuracy of one head over the images it applies to; classes = the values seen there."""
+    """Zero-shot accuracy of one head over the images it applies to; classes = the distinct prompt sets of
+    the values seen there (values with identical prompts merged, see the module docstring)."""
     keep = [i for i, f in enumerate(facts) if f[slot] not in excluded]
     if not keep:
         raise ValueError(f"no held-out image has a {slot!r} the head applies to")
-    truth = [facts[i][slot] for i in keep]
+    of_value = prompt_classes(slot, sorted({facts[i][slot] for i in keep}))
+    truth = [of_value[facts[i][slot]] for i in keep]
     classes = sorted(set(truth))
     class_embeddings = torch.stack([
-        torch.nn.functional.normalize(encode_texts(model, tokenizer, prompts(slot, value)).mean(0), dim=0)
-        for value in classes])
+        torch.nn.functional.normalize(encode_texts(model, tokenizer, list(texts)).mean(0), dim=0)
+        for texts in classes])
     predicted = (image_features[keep] @ class_embeddings.T).argmax(1).tolist()
     accuracy = sum(classes[p] == t for p, t in zip(predicted, truth)) / len(truth)
     majority = max(truth.count(c) for c in classes) / len(truth)
     return {"slot": slot, "accuracy": round(accuracy, 4), "chance (majority class)": round(majority, 4),
             "chance (uniform)": round(1 / len(classes), 4), "classes": len(classes), "images": len(truth),
-            "indices": keep, "predicted": [classes[p] for p in predicted]}
+            "indices": keep, "predicted": [classes[p] for p in predicted], "truth": truth}
+
+
+def classifier_accuracy(slot: str, predicted: Sequence[str], truth: Sequence[str]) -> float:
+    """The toon classifier's accuracy on one zero-shot head, scored by phrase like ToonCLIP's: its
+    prediction (a python-avatars name) is right when its prompts are the true value's prompts."""
+    of_value = prompt_classes(slot, sorted({classifier_value(slot, p) for p in predicted} | set(truth)))
+    hits = sum(of_value[classifier_value(slot, p)] == of_value[t] for p, t in zip(predicted, truth))
+    return hits / len(truth)
 
 
 def retrieval(image_features: torch.Tensor, text_features: torch.Tensor, captions: Sequence[str],
@@ -119,16 +143,15 @@ def evaluate_heldout(loaded: Any, heldout_avatars: Any, heldout_emoji: Sequence[
     image_features = encode_images(model, images)
     classifier = load_toon_features()
     classifier_predictions = predict(classifier, images.float() / 255.0, heads=sorted(
-        {head for head, _ in CLASSIFIER_HEADS.values()}))
+        set(CLASSIFIER_HEADS.values())))
     heads = {}
     for name, (slot, excluded) in ZERO_SHOT_HEADS.items():
         entry = zero_shot(model, tokenizer, image_features, facts, slot, excluded)
-        head, to_slot = CLASSIFIER_HEADS[slot]
-        supervised = [to_slot(classifier_predictions[head][i]) for i in entry["indices"]]
+        supervised = [classifier_predictions[CLASSIFIER_HEADS[slot]][i] for i in entry["indices"]]
         truth = [facts[i][slot] for i in entry["indices"]]
-        entry["toon classifier (supervised)"] = round(sum(p == t for p, t in zip(supervised, truth)) / len(truth), 4)
+        entry["toon classifier (supervised)"] = round(classifier_accuracy(slot, supervised, truth), 4)
         entry["usable"] = entry["accuracy"] - entry["chance (majority class)"] >= margin
-        del entry["indices"], entry["predicted"]
+        del entry["indices"], entry["predicted"], entry["truth"]
         heads[name] = entry
     text_features = encode_texts(model, tokenizer, captions)
     avatars = retrieval(image_features, text_features, captions)

