@@ -142,7 +142,8 @@ def toonclip_heldout() -> dict[str, Any]:
                f"over {len(training['sessions'])} session(s) on {training['device']} "
                f"({training['torch_threads']} threads; {record['parameters'] / 1e6:.2f} M parameters, "
                f"sha256 {record['sha256'][:12]}…)")
-    return {"zero_shot": toonclip_eval.zero_shot_table(record), "retrieval": toonclip_eval.retrieval_table(record),
+    return {"zero_shot": toonclip_eval.zero_shot_table(record).set_index("head"),
+            "retrieval": toonclip_eval.retrieval_table(record).set_index(["pairs", "direction"]),
             "figure": toonclip_eval.committed_retrieval_examples(), "summary": summary}
 
 
