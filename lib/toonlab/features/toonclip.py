@@ -24,6 +24,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from toonlab.data.manifest import sha256_file
+
 PAD, UNK, SOT = 0, 1, 2
 LABEL = "ToonCLIP (trained here on avatars/emoji)"
 
@@ -212,7 +214,7 @@ def load_toonclip(path: str | Path, expected_sha256: str | None, device: str | t
         raise ToonClipError(f"ToonCLIP weights {path} are missing; they ship with the repository "
                             f"(git checkout data/weights/toonclip.safetensors) or are rebuilt with "
                             f"`python -m toonlab.metrics.train_toonclip`")
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if expected_sha256 is not None and actual != expected_sha256:
         raise ToonClipError(f"{path} has sha256 {actual[:16]}…, but the registry (data/registry.yaml, weights: toonclip) says "
                             f"{expected_sha256[:16]}…: the weights changed, so CLIP numbers would not be comparable. "
@@ -243,14 +245,3 @@ def load_committed(device: str | torch.device = "cpu", root: Path | None = None)
 
     spec = weights_spec("toonclip", root)
     return load_toonclip(spec.file, spec.sha256, device)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-

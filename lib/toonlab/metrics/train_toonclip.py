@@ -42,6 +42,7 @@ import torch
 
 from toonlab import atomic
 from toonlab.data.captions import Caption, avatar_caption, avatar_facts, caption_corpus, emoji_caption, emoji_keywords
+from toonlab.data.manifest import sha256_file
 from toonlab.features.toonclip import (
     ToonClipConfig,
     ToonTokenizer,
@@ -324,7 +325,7 @@ def train(config: ToonClipTrainingConfig, weights_path: Path, record_path: Path,
 
     weights_tmp = weights_path.with_name(weights_path.name + ".new")
     save_weights(weights_tmp, export.half(), network_config.to_dict())
-    sha = _sha256(weights_tmp)
+    sha = sha256_file(weights_tmp)
     bases = prepared.heldout_emoji_bases
     record: dict[str, Any] = {
         "name": "ToonCLIP (trained here on avatars/emoji)",
@@ -384,14 +385,6 @@ def train(config: ToonClipTrainingConfig, weights_path: Path, record_path: Path,
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
