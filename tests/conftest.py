@@ -44,7 +44,7 @@ def book_root(tmp_path, monkeypatch) -> Path:
     (root / "pyproject.toml").write_text("[project]\nname = 'toonlab'\n")
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
     (root / "_config.yml").write_text("repository:\n  url: https://github.com/example/toonlab-fork\n  branch: dev\n")
-    for profile in ("ci", "gpu", "full"):
+    for profile in ("ci", "cpu", "gpu", "full"):
         (root / "notebooks" / "params" / f"{profile}.yaml").write_text("common:\n  seed: 0\n")
     monkeypatch.setenv("TOONLAB_ROOT", str(root))
     return root

@@ -22,8 +22,8 @@ def test_valid_parameters_are_returned_as_a_plain_dict():
 
 
 def test_unknown_profile_is_rejected_with_the_choices():
-    with pytest.raises(ParameterError, match=r"'profile' is 'cpu'.*\['ci', 'gpu', 'full'\]"):
-        validate(namespace(profile="cpu"))
+    with pytest.raises(ParameterError, match=r"'profile' is 'laptop'.*\['ci', 'cpu', 'gpu', 'full'\]"):
+        validate(namespace(profile="laptop"))
 
 
 @pytest.mark.parametrize(

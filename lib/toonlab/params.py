@@ -1,11 +1,12 @@
 """Profiles and notebook parameters.
 
 A profile (DESIGN.md) is a set of notebook parameters and nothing more: ``ci`` (CPU, offline, tiny random
-models), ``gpu`` (one GPU, offline, real training at small scale) and ``full`` (hub weights, real data).
+models), ``cpu`` (a laptop's reference run: CPU, offline, real training at reduced scale), ``gpu`` (one GPU,
+offline, real training on the offline sets) and ``full`` (hub weights, real data).
 
 Each chapter notebook declares its parameters once, as typed literals in its ``parameters`` cell::
 
-    profile: str = "full"  # ci | gpu | full
+    profile: str = "full"  # ci | cpu | gpu | full
     steps: int = 2000  # training steps
 
 papermill injects the profile's values (``notebooks/params/<profile>.yaml``) in a cell after it; the next
@@ -24,7 +25,7 @@ from typing import Any
 
 import yaml
 
-PROFILES = ("ci", "gpu", "full")
+PROFILES = ("ci", "cpu", "gpu", "full")
 COMMON_SECTION = "common"
 
 

@@ -31,7 +31,7 @@ from toonlab import atomic
 from toonlab.paths import repo_root, results_dir
 
 # Profiles whose results are committed, best first: a chapter shows the best that exists.
-REFERENCE_PROFILES = ("full", "gpu")
+REFERENCE_PROFILES = ("full", "gpu", "cpu")
 SMOKE_NOTE = "smoke number: tiny random models on CPU, checks the code path, not a result"
 
 TRACKED_PACKAGES = (

@@ -14,7 +14,7 @@ from toonlab import atomic
 from toonlab.book.chapters import discover
 
 PAGE = Path("book") / "results_overview.md"
-PROFILE_ORDER = ("full", "gpu", "ci")
+PROFILE_ORDER = ("full", "gpu", "cpu", "ci")
 MAX_METRICS = 8
 
 
