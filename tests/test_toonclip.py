@@ -264,7 +264,7 @@ def test_committed_toonclip_is_refused_when_the_registry_sha_differs(repo, monke
 def test_registry_holds_the_sha256_of_committed_weights(repo):
     from toonlab.data.errors import DataSourceError
     from toonlab.data.registry import load_registry, weights_spec
-    from toonlab.metrics.toon_features import sha256_file
+    from toonlab.data.manifest import sha256_file
 
     for name in ("toon_features", "toonclip"):
         spec = weights_spec(name)

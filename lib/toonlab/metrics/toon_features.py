@@ -18,7 +18,6 @@ file can never silently change numbers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from toonlab.data.manifest import sha256_file
 from toonlab.metrics.checks import MetricInputError, check_images
 from toonlab.metrics.feature_extractor import FeatureExtractor
 
@@ -120,14 +120,6 @@ class ToonNet(nn.Module):
 
 # ---------------------------------------------------------------------------------------------------
 # the frozen, committed network
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_record(path: str | Path | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from toonlab import atomic
+from toonlab.data.manifest import sha256_file
 from toonlab.metrics.toon_features import (
     AVATAR_ATTRIBUTES,
     EMOJI_HEAD,
@@ -38,7 +39,6 @@ from toonlab.metrics.toon_features import (
     WEIGHTS_FILE,
     ToonConfig,
     ToonNet,
-    sha256_file,
 )
 from toonlab.train import Task, TrainConfig, Trainer
 
