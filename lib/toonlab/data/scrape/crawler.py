@@ -483,7 +483,7 @@ class Crawler:
         newer than the state only lists images the resumed crawl rewrites byte for byte."""
         self._write_lists(state)
         self._save(state)
-        self._summary(state, resumed, time.monotonic() - started, near_duplicates=None)
+        self._summary(state, resumed, time.monotonic() - started, final=False)
 
     def _write_lists(self, state: CrawlState) -> None:
         records = sorted(state.records, key=lambda r: (r["label"], r["url"]))
@@ -509,8 +509,10 @@ class Crawler:
         self._save(state)
         self._near_duplicates = len(pairs)
 
-    def _summary(self, state: CrawlState, resumed: bool, seconds: float, near_duplicates: Any = "final") -> CrawlSummary:
-        if near_duplicates == "final":
+    def _summary(self, state: CrawlState, resumed: bool, seconds: float, final: bool = True) -> CrawlSummary:
+        """The crawl report, written to ``summary.json``; near-duplicates (all pairs) only once it ended."""
+        near_duplicates = None
+        if final:
             near_duplicates = getattr(self, "_near_duplicates", None)
             if near_duplicates is None:
                 near_duplicates = len(near_duplicate_pairs([r["phash"] for r in state.records],
