@@ -569,6 +569,15 @@ def test_an_unreachable_robots_txt_on_a_cdn_is_retried_in_bounded_rounds(fails, 
         robots_asked = len(cdn.requested("/robots.txt"))
         images_asked = len(cdn.requested("/image/"))
         cdn_origin = cdn.base_url
+        if fails is None:  # the CDN comes back: a later run fetches what waited for it, and nothing else
+            cdn.routes["/robots.txt"] = _Route(body=b"User-agent: *\n", content_type="text/plain")
+            pages_before = len([r for r in shop.requests if r.path != "/robots.txt"])
+            later = crawl(fixture_site_config(shop.base_url, **polite), tmp_path, progress=False)
+            assert later.images == 3 and not later.failures and later.complete
+            assert len([r for r in shop.requests if r.path != "/robots.txt"]) == pages_before  # no page again
+            assert [s["reason"] for s in later.stops] == ["frontier_exhausted"]
+            on_disk = {p.relative_to(tmp_path).as_posix() for p in _files(tmp_path / "images")}
+            assert on_disk == {r["path"] for r in read_crawl_manifest(tmp_path)}
     assert summary.stop_reason == "frontier_exhausted"
     if fails is not None:  # down for the first round, up in the second: nothing lost
         assert summary.images == 3 and not summary.failures and robots_asked == fails + 1

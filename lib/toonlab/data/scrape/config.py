@@ -94,7 +94,8 @@ class Politeness:
     other host (an image CDN) its URLs wait: robots.txt is asked again after ``robots_cooldown`` seconds,
     for at most ``robots_rounds`` rounds (each round is ``retries`` attempts with backoff), while the rest
     of the crawl goes on; URLs still waiting after the last round are recorded as failures with cause
-    ``robots_unavailable`` and a ``robots_unavailable`` stop for that host, never as disallowed.
+    ``robots_unavailable`` and a ``robots_unavailable`` stop for that host, never as disallowed. Running
+    the finished crawl again asks for those URLs again (the same bounded rounds); nothing else is redone.
     """
 
     delay: float = 1.0  # seconds between two requests to the same host (robots.txt Crawl-delay wins if longer)

@@ -174,6 +174,8 @@ class Crawler:
                 )
             if state.done and state.stop_reason in BUDGETS and self._budget_left(state, state.stop_reason):
                 self._reopen(state)
+            if state.done and any(f["cause"] == "robots_unavailable" for f in state.failures):
+                self._retry_robots_failures(state)
             return state, True
         state = CrawlState(config_digest=digest)
         for url in self.config.start_urls:
@@ -200,6 +202,21 @@ class Crawler:
         state.held = []
         state.done = False
 
+    def _retry_robots_failures(self, state: CrawlState) -> None:
+        """An unreachable robots.txt is a passing state (RFC 9309): a finished crawl run again asks again,
+        for the URLs that gave up on it, in as many rounds as the first time."""
+        retry = [f for f in state.failures if f["cause"] == "robots_unavailable" and f.get("task")]
+        state.failures = [f for f in state.failures if f not in retry]
+        state.stops = [s for s in state.stops if s["reason"] != "robots_unavailable"]
+        for failure in retry:
+            state.requeue(Task(**{**failure["task"], "robots_round": 0}))
+        log.info("crawl %s: asking again for %d URLs whose host's robots.txt was unreachable", self.config.name,
+                 len(retry))
+        if state.stop_reason == "frontier_exhausted":
+            state.stops = [s for s in state.stops if s["reason"] != "frontier_exhausted"]
+            state.stop_reason = None
+        state.done = False
+
     # --- pages -----------------------------------------------------------------------------------
 
     def _fail(self, state: CrawlState, task: Task, cause: str, detail: str = "", attempts: int = 1) -> None:
@@ -216,6 +233,7 @@ class Crawler:
         origin = _origin(task.url)
         self._fail(state, task, "robots_unavailable", f"{error.detail}; gave up after {task.robots_round} rounds",
                    error.attempts)
+        state.failures[-1]["task"] = asdict(task)  # a later run asks again (see _retry_robots_failures)
         state.stop("robots_unavailable",
                    f"robots.txt of {origin} could not be read in {politeness.robots_rounds} rounds "
                    f"{politeness.robots_cooldown:g} s apart; its URLs are recorded as failures (cause "
