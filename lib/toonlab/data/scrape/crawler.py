@@ -205,8 +205,9 @@ class Crawler:
     def _retry_robots_failures(self, state: CrawlState) -> None:
         """An unreachable robots.txt is a passing state (RFC 9309): a finished crawl run again asks again,
         for the URLs that gave up on it, in as many rounds as the first time."""
-        retry = [f for f in state.failures if f["cause"] == "robots_unavailable" and f.get("task")]
-        state.failures = [f for f in state.failures if f not in retry]
+        waited = [f.get("cause") == "robots_unavailable" and "task" in f for f in state.failures]
+        retry = [f for f, w in zip(state.failures, waited) if w]
+        state.failures = [f for f, w in zip(state.failures, waited) if not w]
         state.stops = [s for s in state.stops if s["reason"] != "robots_unavailable"]
         for failure in retry:
             state.requeue(Task(**{**failure["task"], "robots_round": 0}))
