@@ -44,8 +44,8 @@ def test_bad_registry_entries_fail_with_the_field_named(tmp_path):
     registry.write_text("broken:\n  profile: ci\n  kind: emoji\n  license: x\n  origin: y\n")
     with pytest.raises(DataSourceError, match=r"broken.*missing required fields \['obtain'\]"):
         load_registry(root)
-    registry.write_text("broken:\n  profile: cpu\n  kind: emoji\n  license: x\n  origin: y\n  obtain: z\n")
-    with pytest.raises(DataSourceError, match="profile 'cpu' is not one of"):
+    registry.write_text("broken:\n  profile: fast\n  kind: emoji\n  license: x\n  origin: y\n  obtain: z\n")
+    with pytest.raises(DataSourceError, match="profile 'fast' is not one of"):
         load_registry(root)
     registry.write_text("broken:\n  profile: ci\n  kind: zip\n  license: x\n  origin: y\n  obtain: z\n")
     with pytest.raises(DataSourceError, match="kind 'zip' is not one of"):
@@ -92,3 +92,90 @@ def test_committed_manifests_match_the_installed_packages(name):
     else:
         from toonlab.data.sources.avatars import build_manifest
     assert build_manifest() == entries
+
+
+# --- what a source reports against what is on disk ------------------------------------------------------
+
+
+def _folder_spec(name, **options):
+    from toonlab.data.registry import SourceSpec
+
+    return SourceSpec(name=name, profile="full", kind="folder", license="x", origin="y", obtain="z", options=options)
+
+
+def _class_folders(root: Path, classes: int, per_class: int) -> None:
+    from PIL import Image
+
+    for c in range(classes):
+        for i in range(per_class):
+            (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8), (30 * c, 20 * i, 90)).save(root / f"class{c}" / f"{i}.png")
+
+
+def test_reported_counts_that_differ_warn_visibly_and_are_recorded(tmp_path, monkeypatch):
+    from toonlab.data.checks import CountMismatchWarning, recorded_checks
+    from toonlab.data.sources.folder import FolderSource
+
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOONLAB_DATA_TOYS", str(tmp_path / "toys"))
+    _class_folders(tmp_path / "toys", classes=3, per_class=2)  # 29 where 27 are expected, in small
+    source = FolderSource(_folder_spec("toys", reported_classes=2, reported_images=6))
+    with pytest.warns(CountMismatchWarning, match=r"'toys': 3 classes on disk.*reported_classes.*reports 2"):
+        source.resolve()
+    assert [(c.what, c.reported, c.found) for c in source.count_checks] == [("classes", 2, 3)]
+    assert recorded_checks("toys") == source.count_checks  # recorded, so a dataset can show it later
+
+    matching = FolderSource(_folder_spec("toys", reported_classes=3, reported_images=6))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        matching.resolve()
+    assert matching.count_checks == [] and recorded_checks("toys") == []
+
+
+def test_reported_counts_can_be_made_an_error(tmp_path, monkeypatch):
+    from toonlab.data.sources.folder import FolderSource
+
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOONLAB_DATA_TOYS", str(tmp_path / "toys"))
+    _class_folders(tmp_path / "toys", classes=2, per_class=2)
+    source = FolderSource(_folder_spec("toys", reported_images=5, on_count_mismatch="error"))
+    with pytest.raises(DataSourceError, match=r"4 images on disk.*reports 5.*download is complete"):
+        source.resolve()
+
+
+def test_toyhollywood_from_kaggle_reports_its_class_count_difference(tmp_path, monkeypatch):
+    """ToyHollyWood's registry entry says 27 classes and 15,300 images; a download with other counts loads,
+    with the difference in a warning and on the dataset - never silently."""
+    from toonlab import data
+    from toonlab.data.checks import CountMismatchWarning
+    from toonlab.data.sources.kaggle import KaggleSource
+
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TOONLAB_DATA_TOYHOLLYWOOD", raising=False)
+    monkeypatch.setattr(KaggleSource, "reachable", staticmethod(lambda: True))
+
+    def fake_download(handle, folder):
+        _class_folders(Path(folder), classes=3, per_class=1)
+        return str(folder)
+
+    monkeypatch.setattr(KaggleSource, "download", staticmethod(fake_download))
+    with pytest.warns(CountMismatchWarning) as caught:
+        ds = data.load_images("toyhollywood", 16, progress=False)
+    assert {str(w.message).split(": ")[1].split(" on disk")[0] for w in caught} == {"3 images", "3 classes"}
+    assert sorted((c.what, c.reported, c.found) for c in ds.count_checks) == [("classes", 27, 3),
+                                                                             ("images", 15300, 3)]
+    assert get_spec("toyhollywood").options["on_count_mismatch"] == "warn"
+
+
+def test_bad_reported_counts_fail_when_the_registry_is_read(tmp_path):
+    root = _copy_root(tmp_path)
+    registry = root / "data" / "registry.yaml"
+    base = "broken:\n  profile: full\n  kind: folder\n  license: x\n  origin: y\n  obtain: z\n  options:\n"
+    registry.write_text(base + "    reported_classes: many\n")
+    with pytest.raises(DataSourceError, match="options.reported_classes must be a positive int, got 'many'"):
+        load_registry(root)
+    registry.write_text(base + "    on_count_mismatch: ignore\n")
+    with pytest.raises(DataSourceError, match=r"on_count_mismatch must be one of \['warn', 'error'\]"):
+        load_registry(root)

@@ -24,7 +24,10 @@ from toonlab.data.scrape import SiteConfig, SiteConfigError, crawl, read_crawl_m
 from toonlab.data.scrape import crawler as crawler_module
 from toonlab.data.scrape.names import image_filename, inside, safe_label
 from toonlab.data.scrape.validate import RejectedImage, inspect_image
-from toonlab.data.shop import FAULTS, FixtureShop, _Route, fixture_site_config, toy_image, toy_products
+from toonlab.data.scrape.srcset import Candidate, image_url, largest, parse_srcset
+from toonlab.data.scrape.urls import canonical_url, drop_list
+from toonlab.data.shop import (FAULTS, PAGINATION_FAULTS, FixtureShop, _page, _Route, fixture_site_config, toy_image,
+                               toy_products)
 
 FAST = dict(delay=0.0, timeout=0.4, retries=3, backoff=0.01, max_bytes=500_000, checkpoint_every=3)
 
@@ -50,7 +53,9 @@ def test_fault_matrix_saves_exactly_the_good_images(fault_crawl):
     shop, out, summary = fault_crawl
     saved = _by_url(read_crawl_manifest(out), shop.base_url)
     assert sorted(saved) == sorted(shop.expected["accepted"])
+    assert {url: row["label"] for url, row in saved.items()} == shop.expected["labels"]
     assert summary.images == len(shop.expected["accepted"])
+    assert {row["label_from"] for row in saved.values()} == {"selector"}
     for row in saved.values():  # manifest rows describe the files on disk
         path = out / row["path"]
         assert sha256_file(path) == row["sha256"] and path.stat().st_size == int(row["bytes"])
@@ -74,7 +79,7 @@ def test_fault_matrix_records_every_failure_by_cause(fault_crawl):
 
 def test_transient_server_errors_are_retried_until_they_pass(fault_crawl):
     shop, out, summary = fault_crawl
-    first_listing = "/index.php?route=product/category&path=1"
+    first_listing = "/index.php?path=1&route=product/category"
     assert len(shop.requested(first_listing)) >= 3  # 500, 500, then the page
     labels = {row["label"] for row in read_crawl_manifest(out)}
     assert shop.labels[0] in labels
@@ -114,6 +119,19 @@ def test_hostile_names_stay_inside_the_output_folder(fault_crawl):
     assert hostile["path"].startswith("images/") and hostile["path"].endswith(".jpg") and "/x-" in hostile["path"]
     assert saved["/image/catalog/etc/passwd.jpg"]["path"].startswith("images/etc-")
     assert not (out.parent / "etc").exists()
+
+
+def test_the_fault_matrix_crawl_ends_with_its_reasons_recorded(fault_crawl):
+    shop, out, summary = fault_crawl
+    report = crawler_module.load_summary(out)
+    assert report["complete"] and report["stop_reason"] == "frontier_exhausted" and report["pending"] == 0
+    stale = sorted(s["scope"].removeprefix(shop.base_url) for s in report["stops"] if s["reason"] == "stale_pages")
+    assert stale == shop.expected["stale_categories"]  # the endless category, and only it
+    assert {s["reason"] for s in report["stops"]} == {"frontier_exhausted", "stale_pages"}
+    assert "stopped: frontier_exhausted" in summary.text() and "stopped: stale_pages [" in summary.text()
+    assert report["manifest_sha256"] == sha256_file(out / "manifest.csv")
+    for url in shop.expected["never_requested"]:  # smaller srcset candidates and lazy placeholders
+        assert shop.requested(url) == []
 
 
 def test_a_finished_crawl_is_not_redone(fault_crawl):
@@ -354,3 +372,312 @@ def test_kill_minus_nine_and_resume(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         assert "(resumed)" in done.stdout
     _check_complete(out, reference)
+
+
+# --- termination: shops the crawler was not written for ---------------------------------------------
+
+NEW_FAULTS = ["endless_pagination", "self_linking_last_page", "changing_tracking_parameter", "srcset_only",
+              "picture_lazy"]
+
+
+def _report(out: Path) -> dict:
+    return crawler_module.load_summary(out)
+
+
+def _check_ended_well(shop: FixtureShop, out: Path, summary) -> list[dict]:
+    """Every good image once, with its label, files = manifest rows, and a recorded stop reason."""
+    rows = read_crawl_manifest(out)
+    saved = {row["url"].removeprefix(shop.base_url): row["label"] for row in rows}
+    assert saved == shop.expected["labels"]
+    assert len(rows) == len(saved) == len({r["sha256"] for r in rows})  # no duplicates
+    assert {p.relative_to(out).as_posix() for p in _files(out / "images")} == {r["path"] for r in rows}
+    for row in rows:
+        assert sha256_file(out / row["path"]) == row["sha256"]
+    report = _report(out)
+    assert report["stop_reason"] == summary.stop_reason == "frontier_exhausted" and report["complete"]
+    return report["stops"]
+
+
+@pytest.mark.parametrize("fault", NEW_FAULTS)
+def test_each_new_fault_ends_with_all_products_and_a_stop_reason(fault, tmp_path):
+    with FixtureShop(toy_products(2, 3), per_page=3, faults=[fault]) as shop:
+        summary = crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
+        stops = _check_ended_well(shop, tmp_path, summary)
+        assert not summary.failures
+        category = f"path={shop.labels.index(PAGINATION_FAULTS[fault]) + 1}&" if fault in PAGINATION_FAULTS else None
+        listings = [r.path for r in shop.requested("/index.php?") if category and category in r.path]
+        products = [r.path for r in shop.requested("/index.php?product_id=")]
+        for url in shop.expected["never_requested"]:
+            assert shop.requested(url) == []
+    assert len(products) == len(set(products))  # each product page fetched once: tracking ids were dropped
+    stale = [s for s in stops if s["reason"] == "stale_pages"]
+    if fault == "endless_pagination":  # 2 real pages, then stale_pages (3) pages with nothing new
+        assert len(listings) == 2 + 3 and len(stale) == 1 and stale[0]["scope"].endswith(category + "route=product/category")
+    else:
+        assert not stale
+    if fault == "self_linking_last_page":  # the last page once more under its self-link, then nothing new
+        assert len(listings) == 3
+    if fault == "changing_tracking_parameter":
+        assert len(listings) == 2
+
+
+def test_a_tracking_parameter_off_the_drop_list_is_stopped_by_the_category_cap(tmp_path):
+    """Without `shopsid` on the drop list every product link is new on every request: the stale rule cannot
+    see it, the per-category page cap ends it - with the right images and the stop recorded."""
+    with FixtureShop(toy_products(1, 2), per_page=3, faults=["changing_tracking_parameter"]) as shop:
+        config = {**fixture_site_config(shop.base_url, **FAST), "drop_params": [],
+                  "limits": {"max_pages_per_category": 6}}
+        summary = crawl(config, tmp_path, progress=False)
+        base = shop.base_url
+        tracked = base + "/index.php?path=2&route=product/category"
+        listings = [r for r in shop.requested("/index.php?") if "path=2&" in r.path]
+    rows = read_crawl_manifest(tmp_path)
+    assert {r["url"].removeprefix(base) for r in rows} == set(shop.expected["accepted"])
+    assert len(rows) == len({r["url"] for r in rows})
+    assert len(listings) == 6
+    caps = [s for s in summary.stops if s["reason"] == "max_pages_per_category"]
+    # The category is named by its first page as the home page linked it, tracking id and all.
+    assert len(caps) == 1 and caps[0]["scope"].startswith(tracked + "&shopsid=")
+    assert summary.stop_reason == "frontier_exhausted"
+
+
+def test_max_products_stops_an_endless_crawl_and_a_larger_limit_resumes_it(tmp_path):
+    with FixtureShop(toy_products(2, 4), per_page=3, faults=["endless_pagination"]) as shop:
+        config = fixture_site_config(shop.base_url, **FAST)
+        crawl(config, tmp_path / "reference", progress=False)
+        reference = _comparable(tmp_path / "reference")
+
+        before = len(shop.requested("/index.php?product_id="))
+        partial = crawl({**config, "max_products": 4}, tmp_path / "out", progress=False)
+        assert partial.stop_reason == "max_products" and not partial.complete and partial.pending > 0
+        assert partial.images == 4 and len(read_crawl_manifest(tmp_path / "out")) == 4
+        assert [s["reason"] for s in partial.stops] == ["max_products"]
+        assert len(shop.requested("/index.php?product_id=")) - before == 4
+        assert "stopped: max_products: 4 product pages queued" in partial.text()
+
+        again = crawl({**config, "max_products": 4}, tmp_path / "out", progress=False)  # same limit: nothing to do
+        assert again.stop_reason == "max_products" and again.images == 4
+        full = crawl(config, tmp_path / "out", progress=False)  # limit lifted: carries on
+    assert full.resumed and full.complete and full.stop_reason == "frontier_exhausted"
+    _check_complete(tmp_path / "out", reference)
+
+
+@pytest.mark.parametrize("budget, value", [("max_pages", 6), ("max_requests", 12)])
+def test_page_and_request_budgets_stop_the_crawl_with_a_usable_manifest(budget, value, tmp_path):
+    with FixtureShop(toy_products(3, 4), per_page=2, faults=["endless_pagination"]) as shop:
+        summary = crawl({**fixture_site_config(shop.base_url, **FAST), "limits": {budget: value}}, tmp_path,
+                        progress=False)
+        served = len(shop.requests)
+    assert summary.stop_reason == budget and not summary.complete and summary.pending > 0
+    assert [s["reason"] for s in summary.stops] == [budget]
+    if budget == "max_pages":
+        assert summary.pages == value
+    else:
+        assert served <= value + 2 * 4  # checked before each step: one batch of images (concurrency x 4) may finish
+    rows = read_crawl_manifest(tmp_path)
+    assert {p.relative_to(tmp_path).as_posix() for p in _files(tmp_path / "images")} == {r["path"] for r in rows}
+    for row in rows:
+        assert sha256_file(tmp_path / row["path"]) == row["sha256"]
+
+
+def test_the_manifest_is_written_at_every_checkpoint(tmp_path, monkeypatch):
+    """A crawl that dies leaves a manifest of what it had at its last checkpoint: every row a complete file."""
+    real = atomic.write_bytes
+    count = {"n": 0}
+
+    def dying(target, data):
+        count["n"] += 1
+        if count["n"] == 9:
+            raise KeyboardInterrupt("power cut")
+        return real(target, data)
+
+    with FixtureShop(toy_products(3, 4), per_page=2, faults=["endless_pagination"]) as shop:
+        monkeypatch.setattr(crawler_module.atomic, "write_bytes", dying)
+        with pytest.raises(KeyboardInterrupt):
+            crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
+    rows = read_crawl_manifest(tmp_path)
+    assert 0 < len(rows) < count["n"]  # what the last checkpoint had, not the image being written
+    for row in rows:
+        assert sha256_file(tmp_path / row["path"]) == row["sha256"]
+    report = _report(tmp_path)
+    assert report["stop_reason"] is None and not report["complete"] and report["images"] == len(rows)
+    assert report["manifest_sha256"] == sha256_file(tmp_path / "manifest.csv")
+
+
+def test_kill_minus_nine_on_endless_pagination_and_resume(tmp_path):
+    """SIGKILL mid-crawl on endless, self-linking and tracked listings; the resumed crawl ends like an
+    uninterrupted one: same images, no duplicates, the same stops."""
+    faults = ["endless_pagination", "self_linking_last_page", "changing_tracking_parameter"]
+    with FixtureShop(toy_products(2, 4), per_page=3, faults=faults, latency=0.03) as shop:
+        raw = fixture_site_config(shop.base_url, **{**FAST, "checkpoint_every": 2})
+        crawl(raw, tmp_path / "reference", progress=False)
+        reference = _comparable(tmp_path / "reference")
+        reference_stops = sorted((s["reason"], s["scope"]) for s in _report(tmp_path / "reference")["stops"])
+        site = tmp_path / "site.yaml"
+        site.write_text(yaml.safe_dump(raw))
+        out = tmp_path / "out"
+        command = [sys.executable, "-m", "toonlab.data.scrape", str(site), str(out), "--no-progress"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        kills = 0
+        for threshold in (2, 6, 11):
+            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < deadline:
+                images = _files(out / "images") if (out / "images").exists() else set()
+                if len(images) >= threshold:
+                    process.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+                time.sleep(0.01)
+            process.wait(timeout=30)
+            process.stdout.close()
+            process.stderr.close()
+            if kills and (out / "manifest.csv").is_file():  # a killed crawl still has a usable manifest
+                for row in read_crawl_manifest(out):
+                    assert sha256_file(out / row["path"]) == row["sha256"]
+        assert kills >= 2, "the crawl finished before it could be killed; slow the shop down"
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "(resumed)" in done.stdout and "stopped: stale_pages" in done.stdout
+    _check_complete(out, reference)
+    assert sorted((s["reason"], s["scope"]) for s in _report(out)["stops"]) == reference_stops
+
+
+# --- robots.txt on another host ------------------------------------------------------------------------
+
+
+def _shop_with_cdn_images(shop: FixtureShop, cdn: FixtureShop) -> None:
+    """Point the shop's product pages at the CDN's images (another origin: another robots.txt)."""
+    for pid in range(1, len(shop.products) + 1):
+        url = f"{cdn.base_url}/image/catalog/product/{pid}-0.jpg"
+        shop.routes[shop._product_path(pid)] = _Route(body=_page(
+            "cdn product", f"<ul class='thumbnails'><li><a class='thumbnail' href='{url}'>x</a></li></ul>"))
+
+
+@pytest.mark.parametrize("fails", [4, None])
+def test_an_unreachable_robots_txt_on_a_cdn_is_retried_in_bounded_rounds(fails, tmp_path):
+    # The cooldown outlasts the three product pages, so every round is one ask of robots.txt for all URLs.
+    polite = {**FAST, "robots_cooldown": 0.4, "robots_rounds": 3}
+    with FixtureShop(toy_products(1, 3), faults=False) as shop, FixtureShop(toy_products(1, 3), faults=False) as cdn:
+        _shop_with_cdn_images(shop, cdn)
+        if fails is None:
+            cdn.routes["/robots.txt"] = _Route(status=503, body=b"down")
+        else:
+            cdn.routes["/robots.txt"] = _Route(body=b"User-agent: *\n", content_type="text/plain", fail_first=fails,
+                                               fail_status=503)
+        summary = crawl(fixture_site_config(shop.base_url, **polite), tmp_path, progress=False)
+        robots_asked = len(cdn.requested("/robots.txt"))
+        images_asked = len(cdn.requested("/image/"))
+        cdn_origin = cdn.base_url
+        if fails is None:  # the CDN comes back: a later run fetches what waited for it, and nothing else
+            cdn.routes["/robots.txt"] = _Route(body=b"User-agent: *\n", content_type="text/plain")
+            pages_before = len([r for r in shop.requests if r.path != "/robots.txt"])
+            later = crawl(fixture_site_config(shop.base_url, **polite), tmp_path, progress=False)
+            assert later.images == 3 and not later.failures and later.complete
+            assert len([r for r in shop.requests if r.path != "/robots.txt"]) == pages_before  # no page again
+            assert [s["reason"] for s in later.stops] == ["frontier_exhausted"]
+            on_disk = {p.relative_to(tmp_path).as_posix() for p in _files(tmp_path / "images")}
+            assert on_disk == {r["path"] for r in read_crawl_manifest(tmp_path)}
+    assert summary.stop_reason == "frontier_exhausted"
+    if fails is not None:  # down for the first round, up in the second: nothing lost
+        assert summary.images == 3 and not summary.failures and robots_asked == fails + 1
+        assert all(s["reason"] != "robots_unavailable" for s in summary.stops)
+    else:  # down for good: each URL waited 3 rounds, robots.txt was asked 3 x 3 times (not per URL)
+        assert summary.images == 0 and summary.failures == {"robots_unavailable": 3} and images_asked == 0
+        assert robots_asked == 3 * FAST["retries"]
+        (stop,) = [s for s in summary.stops if s["reason"] == "robots_unavailable"]
+        assert stop["scope"] == cdn_origin and "not as disallowed" in stop["detail"]
+
+
+# --- labels ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fallback", ["link_text", "none"])
+def test_the_label_falls_back_to_the_category_link_text_as_documented(fallback, tmp_path):
+    with FixtureShop(toy_products(2, 2), faults=False) as shop:
+        config = {**fixture_site_config(shop.base_url, **FAST),
+                  "label": {"selector": "h3.no-such-heading", "fallback": fallback}}
+        summary = crawl(config, tmp_path, progress=False)
+    rows = read_crawl_manifest(tmp_path)
+    if fallback == "link_text":  # the home page's link texts are the class names
+        assert sorted((r["label"], r["label_from"]) for r in rows) == [("class-0", "link_text")] * 2 + [
+            ("class-1", "link_text")] * 2
+    else:
+        assert rows == [] and summary.failures == {"no_label": 2}
+
+
+def test_the_label_url_param_comes_before_the_fallback(tmp_path):
+    with FixtureShop(toy_products(2, 1), faults=False) as shop:
+        config = {**fixture_site_config(shop.base_url, **FAST), "label": {"url_param": "path"}}
+        crawl(config, tmp_path, progress=False)
+    assert sorted((r["label"], r["label_from"]) for r in read_crawl_manifest(tmp_path)) == [
+        ("1", "url_param"), ("2", "url_param")]
+
+
+# --- units: URLs and srcset ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("HTTP://Shop.Example:80/a?b=2&a=1#top", "http://shop.example/a?a=1&b=2"),
+    ("https://shop/x?utm_source=feed&page=2&UTM_Campaign=z&gclid=1", "https://shop/x?page=2"),
+    ("https://shop/x;jsessionid=ABC123?id=1&PHPSESSID=f", "https://shop/x?id=1"),
+    ("https://shop:8443?c=3&c=1&b", "https://shop:8443/?b&c=3&c=1"),  # repeated keys keep their order
+    ("https://shop/index.php?route=product/category&path=1", "https://shop/index.php?path=1&route=product/category"),
+    ("https://shop/a%2Fb?q=%2F", "https://shop/a%2Fb?q=%2F"),  # percent-encoding kept as it was
+])
+def test_canonical_urls(url, expected):
+    assert canonical_url(url) == expected
+
+
+def test_the_drop_list_is_configurable():
+    assert canonical_url("http://s/?shopsid=1&p=2", drop_list(["shopsid"])) == "http://s/?p=2"
+    assert canonical_url("http://s/?ref_a=1&ref_b=2&p=2", drop_list(["ref_*"])) == "http://s/?p=2"
+    assert canonical_url("http://s/?sid=1", drop_list(defaults=False)) == "http://s/?sid=1"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("a.png 100w, //h/b.png 1024w", [Candidate("a.png", 100), Candidate("//h/b.png", 1024)]),
+    ("a.png, b.png 2x", [Candidate("a.png"), Candidate("b.png", density=2.0)]),
+    ("  a,b.png 1.5x ,c.png", [Candidate("a,b.png", density=1.5), Candidate("c.png")]),  # commas inside URLs
+    ("x.png,,, y.png 3x", [Candidate("x.png"), Candidate("y.png", density=3.0)]),
+    ("data:image/png;base64,AAA= 1x, z.png 2x", [Candidate("data:image/png;base64,AAA=", density=1.0),
+                                                  Candidate("z.png", density=2.0)]),
+    ("a.png 100w 2x, b.png 0w, c.png -1x, d.png 50h, e.png 100w 50h", [Candidate("e.png", 100)]),  # invalid dropped
+    ("a.png foo(bar, baz) 10w, b.png 20w", [Candidate("b.png", 20)]),  # unknown descriptor: dropped whole
+    ("", []),
+])
+def test_srcset_is_parsed_as_the_html_standard_says(value, expected):
+    assert parse_srcset(value) == expected
+
+
+def test_the_largest_candidate_and_lazy_attributes():
+    from bs4 import BeautifulSoup
+
+    assert largest([Candidate("a", 100), Candidate("b", 50), Candidate("c", density=3.0)]).url == "a"
+    assert largest([Candidate("a"), Candidate("b", density=2.0)]).url == "b"
+    assert largest([]) is None
+    soup = BeautifulSoup(
+        "<img id=lazy src='data:image/gif;base64,R0=' data-src='/big.jpg'>"
+        "<img id=both src='/small.jpg' srcset='/s.jpg 200w, /l.jpg 800w' data-srcset='/xl.jpg 1600w'>"
+        "<picture id=pic><source srcset='/p1.webp 1x, /p2.webp 2x'><img src='/p.jpg'></picture>"
+        "<a id=a href='/full.jpg'><img src='/thumb.jpg'></a>", "lxml")
+    assert image_url(soup.select_one("#lazy"), "auto") == "/big.jpg"
+    assert image_url(soup.select_one("#both"), "auto") == "/xl.jpg"
+    assert image_url(soup.select_one("#both"), "srcset") == "/l.jpg"
+    assert image_url(soup.select_one("#both"), "src") == "/small.jpg"
+    assert image_url(soup.select_one("#pic"), "auto") == "/p2.webp"
+    assert image_url(soup.select_one("#a"), "auto") == "/full.jpg"
+
+
+def test_bad_limits_and_labels_say_what_is_wrong():
+    good = fixture_site_config("http://127.0.0.1:1")
+    with pytest.raises(SiteConfigError, match="limits.stale_pages must be an int >= 1"):
+        SiteConfig.from_dict({**good, "limits": {"stale_pages": 0}})
+    with pytest.raises(SiteConfigError, match=r"unknown limits settings \['max_page'\]"):
+        SiteConfig.from_dict({**good, "limits": {"max_page": 3}})
+    with pytest.raises(SiteConfigError, match="label.fallback must be one of"):
+        SiteConfig.from_dict({**good, "label": {"selector": "h2", "fallback": "title"}})
+    with pytest.raises(SiteConfigError, match=r"unknown site settings \['max_product'\]"):
+        SiteConfig.from_dict({**good, "max_product": 3})
+    config = SiteConfig.from_dict(good)
+    assert config.limits.stale_pages == 3 and config.max_products is None and config.drop_params == ("shopsid",)

@@ -223,7 +223,10 @@ def test_kaggle_download_failure_explains_credentials_and_never_writes_them(monk
         return str(folder)
 
     monkeypatch.setattr(KaggleSource, "download", staticmethod(fake_download))
-    ds = data.load_images("toyhollywood", 24, progress=False)
+    from toonlab.data.checks import CountMismatchWarning
+
+    with pytest.warns(CountMismatchWarning, match="on disk"):  # 3 classes and images, not 27 and 15,300
+        ds = data.load_images("toyhollywood", 24, progress=False)
     assert ds.classes == ["funko", "lego", "plush"]
     for path in Path(cache).rglob("*"):
         if path.is_file():
@@ -255,3 +258,29 @@ def test_materialize_resumes_after_a_kill_without_duplicates(monkeypatch):
     assert read_manifest(folder / "manifest.csv") == expected
     bookkeeping = ["manifest.csv", "problems.csv", "recipe.json"]
     assert sorted(os.listdir(folder)) == sorted([e.path for e in expected] + bookkeeping)
+
+
+def test_a_corrupt_cached_image_is_rendered_again_not_fatal(caplog):
+    folder = data.materialize("avatars", 24, limit=6, seed=2, progress=False)
+    expected = read_manifest(folder / "manifest.csv")
+    victim, gone = folder / expected[1].path, folder / expected[4].path
+    victim.write_bytes(victim.read_bytes()[:50])  # truncated on disk after it was cached
+    gone.unlink()
+    render_calls = []
+    real = dataset_module.encode_png
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dataset_module, "encode_png", lambda image: render_calls.append(1) or real(image))
+        ds = data.load_images("avatars", 24, limit=6, seed=2, progress=False)
+    assert len(render_calls) == 2  # only the two bad files
+    assert read_manifest(folder / "manifest.csv") == expected and len(ds) == 6 and ds.problems == []
+    assert sha256_file(victim) == expected[1].sha256 and ds.tensors().shape == (6, 3, 24, 24)
+    assert "2 cached image(s) missing or corrupt" in caplog.text
+
+
+def test_a_leftover_corrupt_png_from_an_interrupted_run_is_not_reused(monkeypatch):
+    reference = data.materialize("photos", 16, limit=3, progress=False)
+    expected = read_manifest(reference / "manifest.csv")
+    (reference / "manifest.csv").unlink()  # as if the run had been killed before its manifest
+    (reference / expected[0].path).write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    folder = data.materialize("photos", 16, limit=3, progress=False)
+    assert read_manifest(folder / "manifest.csv") == expected

@@ -173,3 +173,56 @@ def test_results_overview_lists_reference_and_smoke_runs(book_root):
     assert rows[0].startswith("| 01_demo | `gpu` | gpu weights | fd_toon = 12.5 |")
     assert rows[1].startswith("| 01_demo | `ci` (smoke) | ci weights | fd_toon = 99 |")
     assert rows[2] == "| 02_other | — | no results yet | — | — | — | — |"
+
+
+# --- the cache key sees installed packages and downloaded data -------------------------------------------
+
+
+def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
+    from toonlab.book import dependencies
+
+    (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml  # a lazy import counts too\n")
+    (book_root / "lib/toonlab/module.py").write_text("from .helper import f\nVALUE = 1\n")
+    add_chapter(book_root, "01_demo", ["import numpy as np", "%matplotlib inline\nfrom toonlab.module import VALUE"])
+    chapter = discover(book_root / "notebooks")[0]
+    modules = dependencies.third_party_modules(dependencies.notebook_imports(chapter.source), book_root)
+    assert {"numpy", "yaml", "IPython"} <= modules and "toonlab" not in modules
+    packages = dependencies.chapter_packages(chapter.source, book_root)
+    assert packages["numpy"] and packages["pyyaml"] and "python" in packages
+    assert "diffusers" not in packages  # not imported by this chapter, nor required by what it imports
+
+    before = fingerprint(chapter, {"seed": 0}, book_root)
+    real = dependencies._version
+    monkeypatch.setattr(dependencies, "_version", lambda d: "0.0.1" if d == "diffusers" else real(d))
+    assert fingerprint(chapter, {"seed": 0}, book_root) == before  # an upgrade elsewhere: still cached
+    monkeypatch.setattr(dependencies, "_version", lambda d: "99.0" if d == "numpy" else real(d))
+    assert fingerprint(chapter, {"seed": 0}, book_root) != before  # numpy upgraded: run again
+
+
+def test_the_cache_key_follows_downloaded_data_manifests(book_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path / "cache"))
+    add_chapter(book_root, "01_demo")
+    chapter = discover(book_root / "notebooks")[0]
+    before = fingerprint(chapter, {"seed": 0}, book_root)
+    rendered = tmp_path / "cache/data/comic/r64-pad-s0-nall-abc/manifest.csv"  # an output, not an input
+    rendered.parent.mkdir(parents=True)
+    rendered.write_text("path,label,sha256,bytes,attributes\n")
+    assert fingerprint(chapter, {"seed": 0}, book_root) == before
+    (tmp_path / "cache/data/comic/manifest.csv").write_text("path,label,sha256,bytes,attributes\na.png,x,00,1,{}\n")
+    with_download = fingerprint(chapter, {"seed": 0}, book_root)
+    assert with_download != before
+    (tmp_path / "cache/data/comic/manifest.csv").write_text("path,label,sha256,bytes,attributes\na.png,x,11,1,{}\n")
+    assert fingerprint(chapter, {"seed": 0}, book_root) != with_download
+
+
+def test_an_upgraded_package_reruns_the_chapter_and_is_recorded(book_root, monkeypatch):
+    from toonlab.book import dependencies
+
+    add_chapter(book_root, "01_demo", ["import numpy"])
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
+    record = recorded_run(book_root / "book/chapters/01_demo.ipynb")
+    assert record["environment"]["packages"]["numpy"]
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached"]
+    real = dependencies._version
+    monkeypatch.setattr(dependencies, "_version", lambda d: "99.0" if d == "numpy" else real(d))
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]

@@ -2,8 +2,9 @@
 
 A chapter is ``notebooks/NN_name.ipynb``. Its executed copy ``book/chapters/NN_name.ipynb`` records, in
 its metadata, a fingerprint of everything the run depended on: the source notebook, the parameters the
-profile gives it, the ``lib/`` sources and the committed data files (registry, manifests, small weights).
-If nothing changed the chapter is skipped — so editing one chapter re-executes one chapter, and editing
+profile gives it, the ``lib/`` sources, the committed data files (registry, manifests, small weights),
+the versions of the installed packages the chapter imports and the manifests of downloaded data sets
+(:mod:`toonlab.book.dependencies`). If nothing changed the chapter is skipped — so editing one chapter re-executes one chapter, and editing
 the library re-executes them all (it may have changed any number).
 """
 
@@ -88,7 +89,15 @@ def fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str
     _hash_files(digest, root, lib_files(root))
     digest.update(b"data\0")
     _hash_files(digest, root, data_files(root))
+    digest.update(b"environment\0" + json.dumps(environment(chapter, root), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def environment(chapter: Chapter, root: Path) -> dict[str, Any]:
+    """What a chapter depends on outside the checkout: package versions it imports, downloaded data manifests."""
+    from toonlab.book.dependencies import chapter_packages, source_manifest_digests
+
+    return {"packages": chapter_packages(chapter.source, root), "source_manifests": source_manifest_digests()}
 
 
 def recorded_run(executed: Path) -> dict[str, Any] | None:

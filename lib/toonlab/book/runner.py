@@ -1,8 +1,10 @@
 """Execute chapter notebooks with papermill for one profile.
 
 For each chapter: merge the profile's parameters (``notebooks/params/<profile>.yaml``), check them against
-the notebook's declared parameters, skip the chapter when its fingerprint matches the last successful
-run, otherwise execute it into a temporary file and move it into place only when every cell succeeded.
+the notebook's declared parameters, skip the chapter when its fingerprint (notebook, parameters, ``lib/``,
+``data/``, the versions of the packages the chapter imports, downloaded data manifests) matches the last
+successful run, otherwise execute it into a temporary file and move it into place only when every cell
+succeeded.
 A failure names the chapter, the cell and the error, and leaves no executed notebook for that chapter
 (a stale one would show outdated numbers in the book).
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from toonlab import atomic
-from toonlab.book.chapters import METADATA_KEY, Chapter, discover, fingerprint, is_up_to_date, select
+from toonlab.book.chapters import METADATA_KEY, Chapter, discover, environment, fingerprint, is_up_to_date, select
 from toonlab.params import ParameterError, profile_params
 from toonlab.paths import ROOT_ENV, repo_root
 
@@ -140,8 +142,10 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
             echo(f"{chapter.stem}: unchanged since its last run, skipped")
             continue
         target.unlink(missing_ok=True)  # never leave a stale result behind if this run fails
+        # The fingerprint covers the package versions the chapter imports; the record keeps them readable.
         record = {"fingerprint": key, "profile": profile, "parameters": dict(parameters), "status": "ok",
-                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "environment": environment(chapter, root)}
         elapsed = _execute(chapter, parameters, record, target, root, cell_timeout)
         report.results.append(ChapterResult(chapter.stem, "ran", elapsed))
         echo(f"{chapter.stem}: executed in {elapsed:.1f} s")

@@ -9,7 +9,7 @@ The API other chapters use::
     from toonlab import data
     ds = data.load_images("emoji", resolution=64, limit=500, seed=0)
     image, label = ds[0]            # float tensor 3x64x64 in [0, 1] (white background), int label
-    ds.classes, ds.labels, ds.paths, ds.attributes, ds.problems
+    ds.classes, ds.labels, ds.paths, ds.attributes, ds.problems, ds.count_checks
     folder = data.materialize("avatars", resolution=128, limit=256)   # cached folder of PNGs (pytorch-fid)
     data.manifest_digest()          # digest of the registry + committed manifests, for cache keys
     data.list_sources()             # every registered source (license, origin, how to obtain)
@@ -17,7 +17,10 @@ The API other chapters use::
 ``limit`` keeps a seeded random subset (for ``avatars``: draws that many, default 1000); ``seed`` makes
 both deterministic. ``label="skin"`` (any attribute) relabels, e.g. avatars by skin colour instead of
 mouth. Corrupt or changed files are skipped and listed in ``ds.problems`` by name; a source that is
-missing raises :class:`DataSourceError` at once with what to download and where to put it.
+missing raises :class:`DataSourceError` at once with what to download and where to put it. A source whose
+files differ in number from the ``reported_images`` / ``reported_classes`` of its registry entry warns
+(``ds.count_checks``) or fails, as the entry says (:mod:`toonlab.data.checks`). A corrupt file in the
+rendered-image cache is rendered again.
 
 Submodules: :mod:`toonlab.data.scrape` (polite resumable crawler), :mod:`toonlab.data.shop` (the local
 fixture shop it is tested against), :mod:`toonlab.data.stats` (descriptive statistics).

@@ -3,7 +3,10 @@
 ``materialize`` renders a source at one resolution into ``<cache>/data/<name>/<recipe>/`` (flat PNGs,
 so pytorch-fid can read the folder, plus ``manifest.csv`` with labels and checksums). Each PNG is
 written atomically and the manifest last, so a killed run resumes where it stopped and a folder with
-a manifest is complete. ``load_images`` reads such a folder into an :class:`ImageDataset`.
+a manifest is complete. A cached folder is checked against its manifest before it is reused: a PNG
+that is missing or whose sha256 differs (disk error, a stray edit) is rendered again, with a warning,
+instead of failing the chapter that reads it. ``load_images`` reads such a folder into an
+:class:`ImageDataset`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from tqdm.auto import tqdm
 from toonlab import atomic
 from toonlab.data.errors import CorruptItemError, DataSourceError
 from toonlab.data.images import encode_png, fit_square
-from toonlab.data.manifest import ManifestEntry, read_manifest, sha256_bytes, write_manifest
+from toonlab.data.checks import recorded_checks
+from toonlab.data.manifest import ManifestEntry, read_manifest, sha256_bytes, sha256_file, write_manifest
 from toonlab.data.registry import FITS, SourceSpec, get_spec
 from toonlab.data.sources import Item, make_source
 from toonlab.paths import cache_dir
@@ -107,7 +111,8 @@ def materialize(
     recipe = _recipe(spec, source.fingerprint(), resolution, fit, limit, seed, label)
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:10]
     folder = cache_dir("data", name, f"r{resolution}-{fit}-s{seed}-n{'all' if limit is None else limit}-{digest}")
-    if (folder / "manifest.csv").is_file():
+    recorded = _verified_cache(folder)
+    if recorded is None:
         return folder
     for stale in folder.glob(".*.tmp"):  # left by a run killed mid-write
         stale.unlink(missing_ok=True)
@@ -119,9 +124,10 @@ def materialize(
         target = folder / f"{item.key}.png"
         try:
             item_label = _relabel(item, label)
-            if target.is_file():  # written completely by an earlier, interrupted run
-                data = target.read_bytes()
-            else:
+            data = target.read_bytes() if target.is_file() else None  # written by an earlier, interrupted run
+            if data is not None and not _reusable(data, recorded.get(target.name)):
+                data = None  # corrupt on disk: render it again
+            if data is None:
                 image = fit_square(item.render(resolution), resolution, fit)
                 data = encode_png(image)
                 atomic.write_bytes(target, data)
@@ -145,6 +151,42 @@ def materialize(
     return folder
 
 
+def _verified_cache(folder: Path) -> dict[str, str] | None:
+    """None when ``folder`` is a complete cached rendering whose files all match its manifest; otherwise the
+    sha256 the manifest recorded per file ({} without a manifest), after removing the files that differ and
+    the manifest, so that :func:`materialize` renders exactly those again."""
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        return {}
+    try:
+        entries = read_manifest(manifest)
+    except ValueError as error:
+        log.warning("%s is unreadable (%s): rendering the folder again", manifest, error)
+        manifest.unlink()
+        return {}
+    bad = [e for e in entries if not (folder / e.path).is_file() or sha256_file(folder / e.path) != e.sha256]
+    if not bad:
+        return None
+    log.warning("%s: %d cached image(s) missing or corrupt (%s): rendering them again", folder, len(bad),
+                ", ".join(e.path for e in bad[:5]))
+    for entry in bad:
+        (folder / entry.path).unlink(missing_ok=True)
+    manifest.unlink()
+    return {e.path: e.sha256 for e in entries}
+
+
+def _reusable(data: bytes, expected_sha256: str | None) -> bool:
+    """A PNG left by an earlier run: the recorded bytes if there is a record, else a complete PNG."""
+    if expected_sha256 is not None:
+        return sha256_bytes(data) == expected_sha256
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+        return True
+    except Exception:  # noqa: BLE001 - whatever Pillow raises, the file cannot be reused
+        return False
+
+
 def _write_problems(path: Path, problems: Sequence[Problem]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -165,8 +207,11 @@ class ImageDataset(torch.utils.data.Dataset):
 
     ``ds[i]`` is ``(image, label)``. Also: ``classes`` (label names), ``labels`` (ints), ``paths`` (PNG
     files), ``attributes`` (one dict per image, e.g. an avatar's glasses/hair/mouth/skin/clothing),
-    ``problems`` (images skipped, by name) and ``folder``.
+    ``problems`` (images skipped, by name), ``count_checks`` (differences between the source's files and the
+    counts its registry entry reports, see :mod:`toonlab.data.checks`) and ``folder``.
     """
+
+    count_checks: list = []  # set by load_images
 
     def __init__(self, folder: Path, name: str = "", preload: bool | None = None) -> None:
         self.folder = Path(folder)
@@ -245,4 +290,6 @@ def load_images(
 ) -> ImageDataset:
     """Registered source ``name`` as an :class:`ImageDataset` (rendered once into the cache, then reused)."""
     folder = materialize(name, resolution, limit, seed, fit=fit, label=label, progress=progress)
-    return ImageDataset(folder, name=name, preload=preload)
+    dataset = ImageDataset(folder, name=name, preload=preload)
+    dataset.count_checks = recorded_checks(name)  # the registry's reported counts against the files (data.checks)
+    return dataset

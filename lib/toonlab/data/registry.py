@@ -20,7 +20,9 @@ from toonlab.paths import repo_root
 KINDS = ("emoji", "avatars", "photos", "kaggle", "folder")
 FITS = ("pad", "crop")
 _REQUIRED = ("profile", "kind", "license", "origin", "obtain")
-WEIGHTS_SECTION = "weights"  # not a source: sha256 of the networks trained here and committed
+WEIGHTS_SECTION = "weights"
+REPORTED = {"images": "reported_images", "classes": "reported_classes"}  # checked on disk by data.checks
+ON_MISMATCH = ("warn", "error")  # not a source: sha256 of the networks trained here and committed
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ def _parse(name: str, entry: Any, data_dir: Path) -> SourceSpec:
     fit = entry.get("fit", "pad")
     if fit not in FITS:
         raise DataSourceError(f"{where}: fit {fit!r} is not one of {list(FITS)}")
+    options = dict(entry.get("options") or {})
+    for key in REPORTED.values():
+        value = options.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise DataSourceError(f"{where}: options.{key} must be a positive int, got {value!r}")
+    if options.get("on_count_mismatch", "warn") not in ON_MISMATCH:
+        raise DataSourceError(f"{where}: options.on_count_mismatch must be one of {list(ON_MISMATCH)}, "
+                              f"got {options['on_count_mismatch']!r}")
     manifest = data_dir / entry["manifest"] if entry.get("manifest") else None
     return SourceSpec(
         name=name,
@@ -68,7 +78,7 @@ def _parse(name: str, entry: Any, data_dir: Path) -> SourceSpec:
         description=str(entry.get("description", "")),
         manifest=manifest,
         fit=fit,
-        options=dict(entry.get("options") or {}),
+        options=options,
     )
 
 

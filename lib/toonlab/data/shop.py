@@ -5,8 +5,10 @@ product pages -> images). This server imitates that markup so the real crawler c
 demonstrated offline, and it misbehaves deliberately (:data:`FAULTS`): 500s, responses slower than
 the crawler's timeout, malformed HTML, non-images behind image URLs, a truncated JPEG, the same image
 under two URLs, a near-duplicate, a redirect loop, a path robots.txt disallows, an oversized file
-(with and without Content-Length) and a hostile file name. Every request is logged (path, time,
-User-Agent) so tests can check politeness.
+(with and without Content-Length), a hostile file name, images only in ``srcset`` or a lazy
+``<picture>``, and listings that never end: endless pagination, a last page that links to itself
+under a new query string, and links whose tracking parameter changes on every request. Every request
+is logged (path, time, User-Agent) so tests can check politeness.
 
     with FixtureShop(products, faults=True) as shop:
         crawl(fixture_site_config(shop.base_url), out)
@@ -20,7 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,8 +50,20 @@ FAULTS = (
     "oversized_chunked",  # the same without Content-Length (the limit must hold while streaming)
     "hostile_name",  # an image whose decoded file name is ../../etc/x.jpg
     "hostile_label",  # a category called ../../etc
+    "srcset_only",  # a product whose image is only in <img srcset> (100w thumbnail, protocol-relative 1024w)
+    "picture_lazy",  # a product whose image is in <picture><source data-srcset 1x, 2x> with a lazy <img data-src>
+    "endless_pagination",  # category "Endless": past its last page, every page repeats it and links one further
+    "self_linking_last_page",  # category "Self-linking": its last page links to itself with &sort=...&order=...
+    "changing_tracking_parameter",  # category "Tracked": every link carries utm_source and a new shopsid
 )
 FAULT_CATEGORY = "Clearance"
+# Faults that are a category of their own (with ``per_page + 1`` good products, two real pages).
+PAGINATION_FAULTS = {"endless_pagination": "Endless", "self_linking_last_page": "Self-linking",
+                     "changing_tracking_parameter": "Tracked"}
+OWN_CATEGORY_FAULTS = {"server_error_transient", "hostile_label", *PAGINATION_FAULTS}
+# Query parameters the shop ignores when it looks a page up (as a real shop would).
+IGNORED_PARAMS = ("utm_source", "shopsid", "sort", "order")
+PLACEHOLDER_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n"
 
 
@@ -71,6 +85,7 @@ class _Route:
     fail_status: int = 500
     fail_headers: dict[str, str] | None = None  # e.g. Retry-After on a 429 or 503
     chunked: bool = False
+    render: Callable[[str], bytes] | None = None  # body made per request from the Host header (replaces body)
 
 
 @dataclass
@@ -154,10 +169,12 @@ class FixtureShop:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.labels: list[str] = sorted({p.label for p in products})
-        if self.faults - {"server_error_transient", "hostile_label"}:
+        if self.faults - OWN_CATEGORY_FAULTS:
             self.labels.append(FAULT_CATEGORY)
         if "hostile_label" in self.faults:
             self.labels.append("../../etc")
+        self.labels += [label for fault, label in PAGINATION_FAULTS.items() if fault in self.faults]
+        self._hits = 0  # requests served: the changing tracking parameter's value
         self.products = list(products)
         self.routes: dict[str, _Route] = {}
         self.expected: dict[str, Any] = {}
@@ -284,13 +301,50 @@ class FixtureShop:
             extra("../../etc", "hostile label product", [url])
             accepted.append(url)
 
+        never_requested: list[str] = []  # smaller srcset candidates and lazy placeholders: must not be fetched
+        if "srcset_only" in faults:
+            small, big = "/image/catalog/srcset/toy-100x100.png", "/image/catalog/srcset/toy,full.png"
+            self.routes[small] = _Route(body=toy_image(97, 1, size=16, fmt="PNG"), content_type="image/png")
+            self.routes[big] = _Route(body=toy_image(97, 2, size=96, fmt="PNG"), content_type="image/png")
+            # The issue's case: a thumbnail with a width descriptor, then a protocol-relative full-size URL
+            # (with a comma in it, which is why srcset cannot be split on commas).
+            page = ("<h1>srcset product</h1><ul class='thumbnails'><li>"
+                    f"<img alt='' src='{PLACEHOLDER_GIF}' srcset='{small} 100w, //{{host}}{big} 1024w'></li></ul>")
+            pid = extra(first_label, "srcset product", [big])
+            self.routes[self._product_path(pid)] = _Route(render=lambda host, page=page: _page(
+                "srcset product", page.replace("{host}", host)))
+            accepted.append(big)
+            never_requested.append(small)
+        if "picture_lazy" in faults:
+            urls = {f"/image/catalog/picture/toy-{w}.jpg": toy_image(98, w, size=w // 8) for w in (160, 320, 640)}
+            for url, data in urls.items():
+                self.routes[url] = _Route(body=data, content_type="image/jpeg")
+            page = ("<h1>picture product</h1><ul class='thumbnails'><li><picture>"
+                    "<source type='image/jpeg' data-srcset='/image/catalog/picture/toy-320.jpg 1x, "
+                    "/image/catalog/picture/toy-640.jpg 2x'>"
+                    f"<img alt='' src='{PLACEHOLDER_GIF}' data-src='/image/catalog/picture/toy-160.jpg'>"
+                    "</picture></li></ul>")
+            extra(first_label, "picture product", ["/image/catalog/picture/toy-640.jpg"],
+                  page=_page("picture product", page))
+            accepted.append("/image/catalog/picture/toy-640.jpg")
+            never_requested += ["/image/catalog/picture/toy-160.jpg", "/image/catalog/picture/toy-320.jpg"]
+        for index, (fault, label) in enumerate(PAGINATION_FAULTS.items()):
+            if fault in faults:  # two real pages of good products, then the fault
+                for i in range(self.per_page + 1):
+                    url = f"/image/catalog/{fault}/{i}.jpg"
+                    self.routes[url] = _Route(body=toy_image(110 + index, i), content_type="image/jpeg")
+                    extra(label, f"{label} toy {i}", [url])
+                    accepted.append(url)
+
         self._by_label = by_label
+        labels_of = {url: label for label, items in by_label.items() for _, _, urls in items for url in urls}
+        self._pages: dict[int, int] = {}
         for cid, label in enumerate(self.labels, start=1):
             items = by_label[label]
             pages = max(1, -(-len(items) // self.per_page))
+            self._pages[cid] = pages
             for page in range(1, pages + 1):
-                chunk = items[(page - 1) * self.per_page: page * self.per_page]
-                route = _Route(body=self._category_page(cid, label, chunk, page, pages))
+                route = self._category_route(cid, label, page)
                 if page == 1 and cid == 1 and "server_error_transient" in faults:
                     route.fail_first = 2
                 self.routes[self._category_path(cid, page)] = route
@@ -298,44 +352,87 @@ class FixtureShop:
                 path = self._product_path(pid)
                 if path not in self.routes:
                     self.routes[path] = _Route(body=self._product_page(cid, label, product, urls))
-        self.routes["/"] = self.routes["/index.php"] = _Route(body=self._home_page())
+        self.routes["/"] = self.routes["/index.php"] = _Route(render=lambda host: self._home_page())
         self.routes["/robots.txt"] = _Route(body=ROBOTS_TXT.encode(), content_type="text/plain")
-        self.expected.update(accepted=accepted, failures=failures, duplicates=duplicates)
+        self.expected.update(accepted=accepted, failures=failures, duplicates=duplicates,
+                             labels={url: labels_of[url] for url in accepted}, never_requested=never_requested,
+                             stale_categories=[self._category_path(self.labels.index(PAGINATION_FAULTS[f]) + 1, 1)
+                                               for f in ("endless_pagination",) if f in faults])
 
+    # Paths are spelled with the query sorted by key, the crawler's canonical form, so that the URLs a test
+    # expects are the URLs the crawler records.
     @staticmethod
     def _category_path(cid: int, page: int) -> str:
-        suffix = "" if page == 1 else f"&page={page}"
-        return f"/index.php?route=product/category&path={cid}{suffix}"
+        prefix = "" if page == 1 else f"page={page}&"
+        return f"/index.php?{prefix}path={cid}&route=product/category"
 
     @staticmethod
     def _product_path(pid: int) -> str:
-        return f"/index.php?route=product/product&product_id={pid}"
+        return f"/index.php?product_id={pid}&route=product/product"
+
+    def _tracking(self, label: str) -> str:
+        """The changing tracking parameters of the Tracked category's links (a new shopsid per request)."""
+        if PAGINATION_FAULTS["changing_tracking_parameter"] != label or \
+                "changing_tracking_parameter" not in self.faults:
+            return ""
+        with self._lock:
+            self._hits += 1
+            return f"&utm_source=feed&shopsid={self._hits:06d}"
 
     def _home_page(self) -> bytes:
         links = "".join(
-            f"<li><a href='{html.escape(self._category_path(cid, 1))}'>{html.escape(label)}</a></li>"
+            f"<li><a href='{html.escape(self._category_path(cid, 1) + self._tracking(label))}'>"
+            f"{html.escape(label)}</a></li>"
             for cid, label in enumerate(self.labels, start=1)
         )
         return _page("Toy shop", f"<nav id='menu'><ul class='nav navbar-nav'>{links}</ul></nav>")
 
-    def _category_page(self, cid: int, label: str, items: list, page: int, pages: int) -> bytes:
+    def _category_route(self, cid: int, label: str, page: int) -> _Route:
+        if "changing_tracking_parameter" in self.faults and label == PAGINATION_FAULTS["changing_tracking_parameter"]:
+            return _Route(render=lambda host: self._category_page(cid, label, page))
+        return _Route(body=self._category_page(cid, label, page))
+
+    def _category_page(self, cid: int, label: str, page: int) -> bytes:
+        items, pages = self._by_label[label], self._pages[cid]
+        endless = "endless_pagination" in self.faults and label == PAGINATION_FAULTS["endless_pagination"]
+        shown = min(page, pages)  # past the last page an endless listing repeats the last page (as some shops do)
+        chunk = items[(shown - 1) * self.per_page: shown * self.per_page]
         thumbs = "".join(
             "<div class='product-layout'><div class='product-thumb'><div class='caption'>"
-            f"<h4><a href='{html.escape(self._product_path(pid))}'>{html.escape(product.name)}</a></h4>"
-            "</div></div></div>"
-            for pid, product, _ in items
+            f"<h4><a href='{html.escape(self._product_path(pid) + self._tracking(label))}'>"
+            f"{html.escape(product.name)}</a></h4></div></div></div>"
+            for pid, product, _ in chunk
         )
         links = []
-        for number in range(1, pages + 1):
-            href = html.escape(self._category_path(cid, number))
+        last = page + 1 if endless else pages
+        for number in range(1, last + 1):
+            href = html.escape(self._category_path(cid, number) + self._tracking(label))
             links.append(f"<li class='active'><span>{number}</span></li>" if number == page
                          else f"<li><a href='{href}'>{number}</a></li>")
-        if page < pages:
-            links.append(f"<li><a href='{html.escape(self._category_path(cid, page + 1))}'>&gt;</a></li>")
+        if page < last:
+            href = self._category_path(cid, page + 1) + self._tracking(label)
+            links.append(f"<li><a href='{html.escape(href)}'>&gt;</a></li>")
+        elif "self_linking_last_page" in self.faults and label == PAGINATION_FAULTS["self_linking_last_page"]:
+            # OpenCart-style: the last page's "next" is itself with sort and order added, in another order.
+            href = f"/index.php?route=product/category&path={cid}&page={page}&sort=p.sort_order&order=ASC"
+            links.append(f"<li><a href='{html.escape(href)}'>&gt;</a></li>")
         crumbs = ("<ul class='breadcrumb'><li><a href='/index.php'>Home</a></li>"
                   f"<li><a href='#'>{html.escape(label)}</a></li></ul>")
         return _page(label, f"{crumbs}<h2>{html.escape(label)}</h2><div class='row'>{thumbs}</div>"
                             f"<ul class='pagination'>{''.join(links)}</ul>")
+
+    def _dynamic_route(self, path: str) -> _Route | None:
+        """Pages that exist without a route: the endless category's pages past its last one."""
+        if "endless_pagination" not in self.faults:
+            return None
+        query = parse_qs(urlsplit(path).query)
+        cid = self.labels.index(PAGINATION_FAULTS["endless_pagination"]) + 1
+        if query.get("route") != ["product/category"] or query.get("path") != [str(cid)]:
+            return None
+        page = query.get("page", ["1"])[0]
+        if not page.isdigit() or int(page) < 1:
+            return None
+        return _Route(body=self._category_page(cid, PAGINATION_FAULTS["endless_pagination"], int(page)))
 
     def _product_page(self, cid: int, label: str, product: Product, urls: list[str]) -> bytes:
         thumbs = "".join(
@@ -362,7 +459,7 @@ class FixtureShop:
                     count = shop._served[self.path]
                 if shop.latency:
                     time.sleep(shop.latency)
-                route = shop.routes.get(_canonical(self.path))
+                route = shop.routes.get(_canonical(self.path)) or shop._dynamic_route(_canonical(self.path))
                 if route is None:
                     self._send(404, b"not found", "text/plain")
                     return
@@ -378,7 +475,8 @@ class FixtureShop:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                self._send(route.status, route.body, route.content_type, chunked=route.chunked)
+                body = route.render(self.headers.get("Host", "")) if route.render else route.body
+                self._send(route.status, body, route.content_type, chunked=route.chunked)
 
             def _send(self, status: int, body: bytes, content_type: str, chunked: bool = False,
                       headers: dict[str, str] | None = None) -> None:
@@ -436,17 +534,12 @@ class FixtureShop:
             return [r for r in self.requests if _canonical(r.path).startswith(prefix)]
 
 
-_QUERY_ORDER = {"route": 0, "path": 1, "product_id": 2, "page": 3}
-
-
 def _canonical(path: str) -> str:
-    # Query parameters in a stable order so "path=1&route=..." finds the same page.
+    # The shop's own lookup key: query sorted by key, parameters that select nothing (IGNORED_PARAMS) left out.
     parts = urlsplit(path)
-    if not parts.query:
-        return parts.path
-    query = parse_qs(parts.query, keep_blank_values=True)
-    ordered = "&".join(f"{k}={v[0]}" for k, v in sorted(query.items(), key=lambda kv: _QUERY_ORDER.get(kv[0], 9)))
-    return f"{parts.path}?{ordered}"
+    pieces = sorted((p for p in parts.query.split("&") if p and p.split("=", 1)[0] not in IGNORED_PARAMS),
+                    key=lambda p: p.split("=", 1)[0])
+    return f"{parts.path}?{'&'.join(pieces)}" if pieces else parts.path
 
 
 def emoji_products(limit: int | None = None, seed: int = 0) -> list[Product]:
@@ -471,7 +564,9 @@ def fixture_site_config(base_url: str, **politeness: Any) -> dict[str, Any]:
         "category_links": "#menu a",
         "next_page": "ul.pagination a",
         "product_links": ".product-thumb h4 a",
-        "image_links": [{"selector": "ul.thumbnails a.thumbnail", "attr": "href"}],
+        "image_links": [{"selector": "ul.thumbnails a.thumbnail", "attr": "href"},
+                        {"selector": "ul.thumbnails img[srcset], ul.thumbnails picture", "attr": "auto"}],
         "label": {"selector": "h2"},
+        "drop_params": ["shopsid"],  # the shop's own session parameter (utm_source is on the built-in list)
         "politeness": politeness,
     }

@@ -7,7 +7,11 @@
 ``python -m toonlab.data.scrape SITE.yaml OUT`` does the same from a shell. The crawl honours
 robots.txt and a per-host delay, identifies itself with a User-Agent, retries timeouts and 5xx with
 backoff, keeps only complete images of allowed formats and sizes, de-duplicates by sha256, reports
-near-duplicates by perceptual hash, and resumes after being killed at any moment.
+near-duplicates by perceptual hash, and resumes after being killed at any moment. It always ends:
+canonical URLs, a stale-pages rule and a page cap per category, page/request budgets and
+``max_products``; ``summary.text()`` and ``summary.json`` say why it stopped, and ``manifest.csv`` is
+rewritten at every checkpoint. The configuration reference, the label rule included, is
+:mod:`toonlab.data.scrape.config`.
 
 Written with requests + BeautifulSoup/lxml rather than Scrapy: the crawl is a fixed three-level walk,
 and owning the loop keeps resume semantics (checkpoint = one atomic JSON file) and the fault handling

@@ -13,7 +13,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("site", help="site configuration YAML (e.g. data/sites/toyhollywood.yaml)")
     parser.add_argument("out", help="output folder; run again with the same folder to resume")
     parser.add_argument("--start-url", action="append", help="replace the configured start URLs")
-    parser.add_argument("--max-products", type=int, help="stop discovering products after this many")
+    parser.add_argument("--max-products", type=int, help="stop after this many product pages (rerun larger to go on)")
+    parser.add_argument("--max-pages", type=int, help="budget: HTML pages fetched in the whole crawl")
+    parser.add_argument("--max-requests", type=int, help="budget: HTTP requests in the whole crawl")
+    parser.add_argument("--drop-param", action="append", help="a query parameter to ignore in URLs (repeatable)")
     parser.add_argument("--delay", type=float, help="seconds between requests to one host")
     parser.add_argument("--concurrency", type=int, help="parallel image downloads")
     parser.add_argument("--timeout", type=float, help="seconds per request")
@@ -28,7 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("delay", "concurrency", "timeout", "checkpoint_every"):
         if getattr(args, name) is not None:
             politeness[name] = getattr(args, name)
-    overrides = {"politeness": politeness}
+    limits = dict(raw.get("limits") or {})
+    for name in ("max_pages", "max_requests"):
+        if getattr(args, name) is not None:
+            limits[name] = getattr(args, name)
+    overrides = {"politeness": politeness, "limits": limits}
+    if args.drop_param:
+        overrides["drop_params"] = [*(raw.get("drop_params") or []), *args.drop_param]
     if args.start_url:
         overrides["start_urls"] = args.start_url
     if args.max_products is not None:

@@ -2,6 +2,13 @@
 
 One thread walks the pages in order; images are downloaded ``concurrency`` at a time and handled in
 queue order, so a crawl of the same site gives the same manifest whatever the timing.
+
+It always ends: URLs are canonical before the visited check, a category stops following "next" after
+``limits.stale_pages`` listing pages without a new product URL or at ``limits.max_pages_per_category``,
+and ``max_products``, ``limits.max_pages`` and ``limits.max_requests`` bound the whole crawl. Each stop
+is recorded with its reason (:data:`STOP_REASONS`) in the report, ``summary.json``. The manifest and
+the failure lists are rewritten atomically at every checkpoint, so whatever stops the crawl - a limit, a
+kill, a crash - ``manifest.csv`` lists exactly the images on disk that the state has counted.
 """
 
 from __future__ import annotations
@@ -29,15 +36,32 @@ from tqdm.auto import tqdm
 
 from toonlab import atomic
 from toonlab.data.hashing import near_duplicate_pairs
+from toonlab.data.manifest import sha256_bytes
 from toonlab.data.scrape.config import SiteConfig
-from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable
+from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable, _origin
 from toonlab.data.scrape.names import image_filename, inside, safe_label
+from toonlab.data.scrape.srcset import image_url
 from toonlab.data.scrape.state import CrawlState, Task, config_digest
+from toonlab.data.scrape.urls import DropList, canonical_url, drop_list
 from toonlab.data.scrape.validate import ImageInfo, RejectedImage, inspect_image
 
 log = logging.getLogger(__name__)
 MANIFEST_FIELDS = ("url", "label", "path", "sha256", "width", "height", "bytes", "format", "phash", "product",
-                   "final_url", "time")
+                   "final_url", "time", "label_from")
+FAILURE_FIELDS = ("url", "kind", "cause", "detail", "attempts", "referer")
+STOP_REASONS = {
+    # the whole crawl
+    "frontier_exhausted": "every URL found was handled (the normal end)",
+    "max_products": "max_products product pages were queued; no further listing page was read",
+    "max_pages": "limits.max_pages HTML pages were fetched",
+    "max_requests": "limits.max_requests HTTP requests were made",
+    # one category (scope: the URL of its first page)
+    "stale_pages": "limits.stale_pages listing pages in a row brought no new product URL; 'next' not followed",
+    "max_pages_per_category": "limits.max_pages_per_category listing pages were queued for this category",
+    # one host (scope: its origin)
+    "robots_unavailable": "its robots.txt stayed unreachable for politeness.robots_rounds rounds",
+}
+BUDGETS = ("max_products", "max_pages", "max_requests")  # stops a rerun with a larger limit lifts
 
 
 @dataclass
@@ -45,21 +69,40 @@ class CrawlSummary:
     pages: int
     images: int
     duplicates: int
-    near_duplicates: int
+    near_duplicates: int | None  # None in a report written before the crawl ended
     failures: dict[str, int]
     requests: int
     retries: int
     seconds: float
     resumed: bool
     classes: dict[str, int] = field(default_factory=dict)
+    stop_reason: str | None = None  # why the crawl ended (STOP_REASONS); None while it runs
+    stops: list[dict[str, Any]] = field(default_factory=list)  # every stop: reason, scope, detail
+    pending: int = 0  # URLs found but not visited (left by a limit)
+    complete: bool = False  # ended with every URL found handled
+    manifest_sha256: str = ""  # of manifest.csv as written with this report
 
     def text(self) -> str:
         failures = ", ".join(f"{cause} {n}" for cause, n in sorted(self.failures.items())) or "none"
-        return (
+        near = "not yet computed" if self.near_duplicates is None else self.near_duplicates
+        text = (
             f"pages {self.pages}, images {self.images} in {len(self.classes)} classes, duplicates {self.duplicates}, "
-            f"near-duplicate pairs {self.near_duplicates}, failures: {failures}; {self.requests} requests "
+            f"near-duplicate pairs {near}, failures: {failures}; {self.requests} requests "
             f"({self.retries} retries) in {self.seconds:.1f} s" + (" (resumed)" if self.resumed else "")
         )
+        return text + "\n" + self.stops_text()
+
+    def stops_text(self) -> str:
+        """Why the crawl stopped, and where it stopped following links: one line per stop."""
+        if not self.stops:
+            return "stopped: not yet (the crawl is running or was interrupted; run it again to resume)"
+        lines = []
+        for stop in sorted(self.stops, key=lambda s: s["scope"] != "crawl"):
+            where = "" if stop["scope"] == "crawl" else f" [{stop['scope']}]"
+            lines.append(f"stopped: {stop['reason']}{where}: {stop['detail']}")
+        if self.pending:
+            lines.append(f"{self.pending} URLs found were not visited")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -71,13 +114,15 @@ class _Download:
     detail: str = ""
     attempts: int = 1
     time: str = ""
+    robots: RobotsUnavailable | None = None  # the host's robots.txt could not be read: wait, do not fail
 
 
-def _absolute(base: str, href: str | None) -> str | None:
+def _absolute(base: str, href: str | None, drop: DropList) -> str | None:
+    """``href`` made absolute against ``base`` and canonical; None for anything but http(s)."""
     if not href:
         return None
     url, _fragment = urldefrag(urljoin(base, href.strip()))
-    return url if url.startswith(("http://", "https://")) else None
+    return canonical_url(url, drop) if url.startswith(("http://", "https://")) else None
 
 
 class CrawlPaused(RuntimeError):
@@ -85,13 +130,16 @@ class CrawlPaused(RuntimeError):
 
 
 class Crawler:
-    def __init__(self, config: SiteConfig, out: str | Path, progress: bool = True) -> None:
+    def __init__(self, config: SiteConfig, out: str | Path, progress: bool = True, sleep=time.sleep) -> None:
         self.config = config
         self.out = Path(out)
         self.images_dir = self.out / "images"
         self.state_path = self.out / "state.json"
         self.progress = progress
         self.fetcher = Fetcher(config.politeness)
+        self.drop = drop_list(config.drop_params, config.drop_default_params)
+        self._sleep = sleep
+        self._manifest_sha256 = ""
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -124,13 +172,51 @@ class Crawler:
                 raise ValueError(
                     f"{self.out} holds a crawl of another site configuration; choose another output folder or delete it"
                 )
+            if state.done and state.stop_reason in BUDGETS and self._budget_left(state, state.stop_reason):
+                self._reopen(state)
+            if state.done and any(f["cause"] == "robots_unavailable" for f in state.failures):
+                self._retry_robots_failures(state)
             return state, True
         state = CrawlState(config_digest=digest)
         for url in self.config.start_urls:
-            state.push(Task("start", url))
+            state.push(Task("start", canonical_url(url, self.drop)))
         self.out.mkdir(parents=True, exist_ok=True)
         state.save(self.state_path)
         return state, False
+
+    def _budget_left(self, state: CrawlState, budget: str) -> bool:
+        limits = self.config.limits
+        if budget == "max_products":
+            return self.config.max_products is None or state.products < self.config.max_products
+        if budget == "max_pages":
+            return state.counters.get("page_visits", 0) < limits.max_pages
+        return state.counters.get("requests", 0) + self.fetcher.requests < limits.max_requests
+
+    def _reopen(self, state: CrawlState) -> None:
+        """A crawl a budget stopped, run again with a larger one: carry on where it stopped."""
+        log.info("crawl %s: %s lifted, resuming", self.config.name, state.stop_reason)
+        state.stops = [s for s in state.stops if not (s["scope"] == "crawl" and s["reason"] in BUDGETS)]
+        state.stop_reason = None
+        for held in state.held:
+            state.requeue(Task(**held))
+        state.held = []
+        state.done = False
+
+    def _retry_robots_failures(self, state: CrawlState) -> None:
+        """An unreachable robots.txt is a passing state (RFC 9309): a finished crawl run again asks again,
+        for the URLs that gave up on it, in as many rounds as the first time."""
+        waited = [f.get("cause") == "robots_unavailable" and "task" in f for f in state.failures]
+        retry = [f for f, w in zip(state.failures, waited) if w]
+        state.failures = [f for f, w in zip(state.failures, waited) if not w]
+        state.stops = [s for s in state.stops if s["reason"] != "robots_unavailable"]
+        for failure in retry:
+            state.requeue(Task(**{**failure["task"], "robots_round": 0}))
+        log.info("crawl %s: asking again for %d URLs whose host's robots.txt was unreachable", self.config.name,
+                 len(retry))
+        if state.stop_reason == "frontier_exhausted":
+            state.stops = [s for s in state.stops if s["reason"] != "frontier_exhausted"]
+            state.stop_reason = None
+        state.done = False
 
     # --- pages -----------------------------------------------------------------------------------
 
@@ -138,9 +224,44 @@ class Crawler:
         state.failures.append({"url": task.url, "kind": task.kind, "cause": cause, "detail": detail[:300],
                                "attempts": attempts, "referer": task.referer})
 
+    def _defer(self, state: CrawlState, task: Task, error: FetchError) -> None:
+        """The URL's host has a robots.txt that cannot be read now: wait for it, a bounded number of rounds."""
+        politeness = self.config.politeness
+        task.robots_round += 1
+        if task.robots_round < politeness.robots_rounds:
+            state.deferred.append(asdict(task))
+            return
+        origin = _origin(task.url)
+        self._fail(state, task, "robots_unavailable", f"{error.detail}; gave up after {task.robots_round} rounds",
+                   error.attempts)
+        state.failures[-1]["task"] = asdict(task)  # a later run asks again (see _retry_robots_failures)
+        state.stop("robots_unavailable",
+                   f"robots.txt of {origin} could not be read in {politeness.robots_rounds} rounds "
+                   f"{politeness.robots_cooldown:g} s apart; its URLs are recorded as failures (cause "
+                   "robots_unavailable), not as disallowed", scope=origin)
+
+    def _release_deferred(self, state: CrawlState) -> None:
+        """Queue again the deferred URLs whose host may be asked again, after waiting for the first such host."""
+        waits = [self.fetcher.robots_wait(t["url"]) for t in state.deferred]
+        pause = min(waits)
+        if pause > 0:
+            log.info("crawl %s: waiting %.1f s for an unreachable robots.txt", self.config.name, pause)
+            self._sleep(pause)
+        waiting = []
+        for raw in state.deferred:
+            if self.fetcher.robots_wait(raw["url"]) > 0:
+                waiting.append(raw)
+            else:
+                state.requeue(Task(**raw))
+        state.deferred = waiting
+
     def _soup(self, state: CrawlState, task: Task) -> BeautifulSoup | None:
+        state.count("page_visits")
         try:
             response = self.fetcher.get(task.url)
+        except RobotsUnavailable as error:
+            self._defer(state, task, error)
+            return None
         except FetchError as error:
             self._fail(state, task, error.cause, error.detail, error.attempts)
             return None
@@ -155,25 +276,31 @@ class Crawler:
             self._fail(state, task, "malformed_html", f"{type(error).__name__}: {error}")
             return None
 
-    def _links(self, soup: BeautifulSoup, base: str, selector: str, attr: str = "href") -> list[str]:
+    def _links(self, soup: BeautifulSoup, base: str, selector: str) -> list[str]:
         urls = []
         for element in soup.select(selector):
-            url = _absolute(base, element.get(attr))
+            url = _absolute(base, element.get("href"), self.drop)
             if url and url not in urls:
                 urls.append(url)
         return urls
 
-    def _label(self, soup: BeautifulSoup, task: Task) -> str | None:
+    def _label(self, soup: BeautifulSoup, task: Task) -> tuple[str | None, str | None]:
+        """The label rule (config reference, "The label rule"): selector, url_param, then the link text."""
         if self.config.label_selector:
             element = soup.select_one(self.config.label_selector)
             text = element.get_text(" ", strip=True) if element else ""
             if text:
-                return text
+                return text, "selector"
         if self.config.label_url_param:
             values = parse_qs(urlsplit(task.url).query).get(self.config.label_url_param)
-            if values:
-                return values[0]
-        return task.label
+            if values and values[0].strip():
+                return values[0].strip(), "url_param"
+        if self.config.label_fallback == "link_text" and task.label:
+            return task.label, "link_text"
+        return None, None
+
+    def _products_full(self, state: CrawlState) -> bool:
+        return self.config.max_products is not None and state.products >= self.config.max_products
 
     def _handle_page(self, state: CrawlState, task: Task) -> None:
         soup = self._soup(state, task)
@@ -181,30 +308,60 @@ class Crawler:
             return
         if task.kind == "start":
             for element in soup.select(self.config.category_links):
-                url = _absolute(task.url, element.get("href"))
-                if url:
-                    state.push(Task("listing", url, element.get_text(" ", strip=True) or None, task.url))
+                url = _absolute(task.url, element.get("href"), self.drop)
+                text = element.get_text(" ", strip=True) or None
+                if url and state.push(Task("listing", url, text, task.url, category=url)):
+                    state.categories.setdefault(url, {"label": text, "pages": 1})
         elif task.kind == "listing":
-            label = self._label(soup, task)
-            if label is None:
-                self._fail(state, task, "no_label", "the label rule matched nothing")
-                return
-            for url in self._links(soup, task.url, self.config.product_links):
-                limit = self.config.max_products
-                if limit is not None and state.products >= limit:
-                    break
-                if state.push(Task("product", url, label, task.url)):
-                    state.products += 1
-            for url in self._links(soup, task.url, self.config.next_page):
-                state.push(Task("listing", url, label, task.url))
+            self._handle_listing(state, task, soup)
         else:  # product
             found = 0
             for rule in self.config.image_links:
-                for url in self._links(soup, task.url, rule.selector, rule.attr):
-                    found += 1
-                    state.push(Task("image", url, task.label, task.url))
+                for element in soup.select(rule.selector):
+                    url = _absolute(task.url, image_url(element, rule.attr), self.drop)
+                    if url:
+                        found += 1
+                        state.push(Task("image", url, task.label, task.url, label_from=task.label_from))
             if not found:
                 self._fail(state, task, "no_images", "no element matched the image selectors")
+
+    def _handle_listing(self, state: CrawlState, task: Task, soup: BeautifulSoup) -> None:
+        label, label_from = self._label(soup, task)
+        if label is None:
+            self._fail(state, task, "no_label", "the label rule matched nothing and there is no link text to fall back on")
+            return
+        limits = self.config.limits
+        category = task.category or task.url
+        new_products = 0
+        for url in self._links(soup, task.url, self.config.product_links):
+            if state.has_seen("product", url):
+                continue
+            if self._products_full(state):
+                state.stop("max_products", f"{self.config.max_products} product pages queued; listing pages after "
+                                           "that were not read (rerun with a larger max_products to go on)")
+                state.held.append(asdict(task))  # read again if the limit is lifted
+                break
+            state.push(Task("product", url, label, task.url, label_from=label_from))
+            state.products += 1
+            new_products += 1
+        # Pages in a row without a new product URL, along this pagination: endless or self-linking pages end here.
+        run = 0 if new_products else task.stale + 1
+        following = [url for url in self._links(soup, task.url, self.config.next_page)
+                     if not state.has_seen("listing", url)]
+        if not following:
+            return
+        if run >= limits.stale_pages:
+            state.stop("stale_pages", f"{run} listing pages in a row brought no new product URL; 'next' links not "
+                                      f"followed from {task.url} ({len(following)} unvisited)", scope=category)
+            return
+        info = state.categories.setdefault(category, {"label": task.label, "pages": 1})
+        for url in following:
+            if info["pages"] >= limits.max_pages_per_category:
+                state.stop("max_pages_per_category", f"{limits.max_pages_per_category} listing pages queued; "
+                                                     f"further pages not followed (first at {url})", scope=category)
+                break
+            if state.push(Task("listing", url, task.label, task.url, category=category, stale=run)):
+                info["pages"] += 1
 
     # --- images ----------------------------------------------------------------------------------
 
@@ -217,6 +374,8 @@ class Crawler:
             result.attempts = result.response.attempts
             result.info = inspect_image(result.response.content, result.response.content_type,
                                         politeness.formats, politeness.max_pixels)
+        except RobotsUnavailable as error:
+            result.cause, result.detail, result.attempts, result.robots = error.cause, error.detail, error.attempts, error
         except FetchError as error:
             result.cause, result.detail, result.attempts = error.cause, error.detail, error.attempts
         except RejectedImage as error:
@@ -225,6 +384,9 @@ class Crawler:
 
     def _handle_image(self, state: CrawlState, result: _Download) -> None:
         task = result.task
+        if result.robots is not None:
+            self._defer(state, task, result.robots)
+            return
         if result.cause:
             self._fail(state, task, result.cause, result.detail, result.attempts)
             return
@@ -244,6 +406,7 @@ class Crawler:
             "sha256": info.sha256, "width": info.width, "height": info.height,
             "bytes": len(result.response.content), "format": info.format, "phash": info.phash,
             "product": task.referer, "final_url": result.response.url, "time": result.time,
+            "label_from": task.label_from or "",
         })
 
     # --- the loop --------------------------------------------------------------------------------
@@ -254,6 +417,33 @@ class Crawler:
             return self._run()
         finally:
             self._unlock()
+
+    def _next_batch(self, state: CrawlState) -> list[Task]:
+        """The next tasks the limits allow (images first, so saved work accumulates early); [] ends the crawl."""
+        limits = self.config.limits
+        while True:
+            if state.pending() or state.deferred:
+                requests = state.counters.get("requests", 0) + self.fetcher.requests
+                if requests >= limits.max_requests:
+                    state.stop("max_requests", f"{requests} requests made (limits.max_requests {limits.max_requests})")
+                    return []
+            if state.queues["image"]:
+                return state.pop("image", self.config.politeness.concurrency * 4)
+            for kind in ("product", "listing", "start"):
+                if not state.queues[kind]:
+                    continue
+                visits = state.counters.get("page_visits", 0)
+                if visits >= limits.max_pages:
+                    state.stop("max_pages", f"{visits} pages fetched (limits.max_pages {limits.max_pages})")
+                    break
+                if kind != "product" and self._products_full(state):
+                    state.stop("max_products", f"{self.config.max_products} product pages queued; listing pages "
+                                               "after that were not read (rerun with a larger max_products to go on)")
+                    break
+                return state.pop(kind)
+            if not state.deferred:
+                return []
+            self._release_deferred(state)  # then look again: a host may be reachable now
 
     def _run(self) -> CrawlSummary:
         started = time.monotonic()
@@ -266,8 +456,7 @@ class Crawler:
         bar = tqdm(desc=f"crawl {self.config.name}", unit="url", disable=not self.progress, mininterval=5.0,
                    total=len(state.seen), initial=len(state.seen) - state.pending())
         with ThreadPoolExecutor(max_workers=politeness.concurrency, thread_name_prefix="scrape") as pool:
-            while state.pending():
-                batch = state.pop("image", politeness.concurrency * 4) if state.queues["image"] else state.pop()
+            while batch := self._next_batch(state):
                 if batch[0].kind == "image":
                     for result in pool.map(self._download, batch):
                         self._handle_image(state, result)
@@ -280,10 +469,10 @@ class Crawler:
                                 refresh=False)
                 overdue = time.monotonic() - last_save >= politeness.checkpoint_seconds
                 if handled >= politeness.checkpoint_every or overdue:
-                    self._checkpoint(state)
+                    self._checkpoint(state, started, resumed)
                     last_save, handled = time.monotonic(), 0
         bar.close()
-        self._finish(state)
+        self._finish(state, started, resumed)
         summary = self._summary(state, resumed, time.monotonic() - started)
         log.info("crawl %s: %s", self.config.name, summary.text())
         return summary
@@ -296,63 +485,90 @@ class Crawler:
             try:
                 self.fetcher.robots(url)
             except RobotsUnavailable as error:
-                self._checkpoint(state)
+                self._save(state)
                 raise CrawlPaused(
                     f"{error}. RFC 9309 treats the site as disallowed while its robots.txt cannot be read, so the "
                     f"crawl stopped before fetching anything; its state is saved in {self.out}. "
                     f"Run it again later to resume.") from error
 
-    def _checkpoint(self, state: CrawlState) -> None:
+    def _save(self, state: CrawlState) -> None:
         state.count("requests", self.fetcher.requests)
         state.count("retries", self.fetcher.retries)
         self.fetcher.requests = self.fetcher.retries = 0
         state.save(self.state_path)
 
-    def _finish(self, state: CrawlState) -> None:
+    def _checkpoint(self, state: CrawlState, started: float, resumed: bool) -> None:
+        """Manifest and failure lists first, then the state: each file is replaced atomically, and a manifest
+        newer than the state only lists images the resumed crawl rewrites byte for byte."""
+        self._write_lists(state)
+        self._save(state)
+        self._summary(state, resumed, time.monotonic() - started, final=False)
+
+    def _write_lists(self, state: CrawlState) -> None:
+        records = sorted(state.records, key=lambda r: (r["label"], r["url"]))
+        self._manifest_sha256 = _write_csv(self.out / "manifest.csv", MANIFEST_FIELDS, records)
+        _write_csv(self.out / "failures.csv", FAILURE_FIELDS, state.failures)
+        _write_csv(self.out / "duplicates.csv", ("url", "duplicate_of", "sha256"), state.duplicates)
+
+    def _finish(self, state: CrawlState, started: float, resumed: bool) -> None:
         referenced = {self.out / r["path"] for r in state.records}
         for path in self.images_dir.rglob("*") if self.images_dir.is_dir() else []:
             if path.is_file() and path not in referenced:  # written after the last checkpoint, then failed
                 path.unlink()
+        if state.stop_reason is None:
+            state.stop("frontier_exhausted", f"every URL found was handled ({len(state.seen)} URLs)")
         state.records.sort(key=lambda r: (r["label"], r["url"]))
-        _write_csv(self.out / "manifest.csv", MANIFEST_FIELDS, state.records)
-        _write_csv(self.out / "failures.csv", ("url", "kind", "cause", "detail", "attempts", "referer"), state.failures)
-        _write_csv(self.out / "duplicates.csv", ("url", "duplicate_of", "sha256"), state.duplicates)
+        self._write_lists(state)
         distance = self.config.politeness.near_duplicate_distance
         pairs = near_duplicate_pairs([r["phash"] for r in state.records], distance)
         _write_csv(self.out / "near_duplicates.csv", ("url", "near_duplicate_of", "distance"),
                    [{"url": state.records[j]["url"], "near_duplicate_of": state.records[i]["url"], "distance": d}
                     for i, j, d in pairs])
         state.done = True
-        self._checkpoint(state)
+        self._save(state)
         self._near_duplicates = len(pairs)
 
-    def _summary(self, state: CrawlState, resumed: bool, seconds: float) -> CrawlSummary:
-        near = getattr(self, "_near_duplicates", None)
-        if near is None:
-            near = len(near_duplicate_pairs([r["phash"] for r in state.records],
-                                            self.config.politeness.near_duplicate_distance))
+    def _summary(self, state: CrawlState, resumed: bool, seconds: float, final: bool = True) -> CrawlSummary:
+        """The crawl report, written to ``summary.json``; near-duplicates (all pairs) only once it ended."""
+        near_duplicates = None
+        if final:
+            near_duplicates = getattr(self, "_near_duplicates", None)
+            if near_duplicates is None:
+                near_duplicates = len(near_duplicate_pairs([r["phash"] for r in state.records],
+                                                           self.config.politeness.near_duplicate_distance))
+        manifest = self.out / "manifest.csv"
+        if not self._manifest_sha256 and manifest.is_file():
+            self._manifest_sha256 = sha256_bytes(manifest.read_bytes())
         summary = CrawlSummary(
             pages=state.counters.get("pages", 0),
             images=len(state.records),
             duplicates=len(state.duplicates),
-            near_duplicates=near,
+            near_duplicates=near_duplicates,
             failures=dict(Counter(f["cause"] for f in state.failures)),
             requests=state.counters.get("requests", 0),
             retries=state.counters.get("retries", 0),
             seconds=seconds,
             resumed=resumed,
             classes=dict(sorted(Counter(r["label"] for r in state.records).items())),
+            stop_reason=state.stop_reason if state.done else None,
+            stops=[dict(s) for s in state.stops],
+            pending=state.pending() + len(state.held) + len(state.deferred),
+            complete=state.done and state.stop_reason == "frontier_exhausted",
+            manifest_sha256=self._manifest_sha256,
         )
         atomic.write_json(self.out / "summary.json", asdict(summary))
         return summary
 
 
-def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    """Write rows atomically; return the sha256 of the file written."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    atomic.write_text(path, buffer.getvalue())
+    text = buffer.getvalue()
+    atomic.write_text(path, text)
+    return sha256_bytes(text.encode("utf-8"))
 
 
 def crawl(config: SiteConfig | dict[str, Any], out: str | Path, progress: bool = True) -> CrawlSummary:
@@ -363,10 +579,14 @@ def crawl(config: SiteConfig | dict[str, Any], out: str | Path, progress: bool =
 
 
 def read_crawl_manifest(out: str | Path) -> list[dict[str, Any]]:
-    """The rows of a finished crawl's ``manifest.csv``."""
+    """The rows of a crawl's ``manifest.csv``: every image saved, as of the last checkpoint or the end.
+
+    Whether the crawl ended, and why, is in ``summary.json`` (:func:`load_summary`).
+    """
     path = Path(out) / "manifest.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: the crawl has not finished (run it again to resume)")
+        raise FileNotFoundError(f"{path} does not exist: the crawl has not reached its first checkpoint "
+                                "(run it again to resume)")
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 

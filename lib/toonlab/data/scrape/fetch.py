@@ -37,7 +37,8 @@ class FetchError(Exception):
 
 class RobotsUnavailable(FetchError):
     """robots.txt answered 5xx or not at all, after retries. RFC 9309 2.3.1.3 asks a crawler to treat the
-    site as fully disallowed meanwhile; it is a passing state, so the verdict is not cached."""
+    site as fully disallowed meanwhile; it is a passing state, so the verdict is not cached: the host is
+    asked again once ``politeness.robots_cooldown`` has passed (until then this is raised at once)."""
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Fetcher:
         self._lock = threading.Lock()
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._robots_lock = threading.Lock()
+        self._robots_down: dict[str, float] = {}  # origin -> clock time when its robots.txt may be asked again
         self._next_slot: dict[str, float] = {}
         self._delay: dict[str, float] = {}
         self.requests = 0
@@ -116,8 +118,17 @@ class Fetcher:
         with self._robots_lock:
             if origin in self._robots:
                 return self._robots[origin]
+            wait = self._robots_down.get(origin, 0.0) - self._clock()
+            if wait > 0:  # asked recently and unreachable: do not hammer it for every URL
+                raise RobotsUnavailable(origin + "/robots.txt", "robots_unavailable",
+                                        f"still cooling down, asked again in {wait:.1f} s", 0)
             parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")
-            status, text = self._robots_txt(origin + "/robots.txt")
+            try:
+                status, text = self._robots_txt(origin + "/robots.txt")
+            except RobotsUnavailable:
+                self._robots_down[origin] = self._clock() + self.politeness.robots_cooldown
+                raise
+            self._robots_down.pop(origin, None)
             if status >= 400:  # 4xx: 5xx and 429 were retried, then raised
                 parser = None  # 2.3.1.2: no robots.txt -> no restrictions
             else:
@@ -138,6 +149,10 @@ class Fetcher:
             raise RobotsUnavailable(url, "robots_unavailable", f"{cause} after {error.attempts} tries",
                                     error.attempts) from error
         return response.status, response.content.decode("utf-8", "replace")
+
+    def robots_wait(self, url: str) -> float:
+        """Seconds until ``url``'s host's unreachable robots.txt may be asked again (0: now)."""
+        return max(0.0, self._robots_down.get(_origin(url), 0.0) - self._clock())
 
     def allowed(self, url: str) -> bool:
         parser = self.robots(url)

@@ -17,16 +17,20 @@ from typing import Any
 from toonlab import atomic
 from toonlab.data.scrape.config import SiteConfig
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: canonical URLs, categories, stops, deferred and held tasks
 KINDS = ("image", "product", "listing", "start")  # the order the frontier is served in
 
 
 @dataclass
 class Task:
     kind: str
-    url: str
-    label: str | None = None
+    url: str  # canonical (toonlab.data.scrape.urls)
+    label: str | None = None  # listing: the category link's text; product, image: the class label
     referer: str | None = None
+    category: str | None = None  # listing: the URL of the category's first page
+    stale: int = 0  # listing: pages in a row before this one (along the pagination) with no new product URL
+    label_from: str | None = None  # product, image: which step of the label rule gave the label
+    robots_round: int = 0  # times this task waited for its host's unreachable robots.txt
 
 
 @dataclass
@@ -39,6 +43,11 @@ class CrawlState:
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     products: int = 0
+    categories: dict[str, dict[str, Any]] = field(default_factory=dict)  # first page URL -> {label, pages}
+    stops: list[dict[str, Any]] = field(default_factory=list)  # every stop: reason, scope, detail
+    stop_reason: str | None = None  # why the whole crawl ended (or is ending)
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # tasks waiting for a robots.txt
+    held: list[dict[str, Any]] = field(default_factory=list)  # listings cut short by max_products
     done: bool = False
     version: int = STATE_VERSION
 
@@ -56,6 +65,13 @@ class CrawlState:
         self.seen.append(key)
         self.queues[task.kind].append(asdict(task))
         return True
+
+    def has_seen(self, kind: str, url: str) -> bool:
+        return f"{kind} {url}" in self._seen
+
+    def requeue(self, task: Task) -> None:
+        """Queue a task again that was already seen (waited for robots.txt, or held by a limit)."""
+        self.queues[task.kind].append(asdict(task))
 
     def pop(self, kind: str | None = None, count: int = 1) -> list[Task]:
         """Up to ``count`` tasks of the most urgent kind (images first, so saved work accumulates early)."""
@@ -82,6 +98,15 @@ class CrawlState:
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
 
+    def stop(self, reason: str, detail: str, scope: str = "crawl") -> bool:
+        """Record a stop once per (reason, scope); a ``crawl`` scope also becomes the crawl's stop reason."""
+        if any(s["reason"] == reason and s["scope"] == scope for s in self.stops):
+            return False
+        self.stops.append({"reason": reason, "scope": scope, "detail": detail})
+        if scope == "crawl" and self.stop_reason is None:
+            self.stop_reason = reason
+        return True
+
     # --- persistence -----------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
@@ -104,6 +129,8 @@ def config_digest(config: SiteConfig) -> str:
         "start_urls": config.start_urls,
         "selectors": [config.category_links, config.next_page, config.product_links,
                       [(r.selector, r.attr) for r in config.image_links]],
-        "label": [config.label_selector, config.label_url_param],
+        "label": [config.label_selector, config.label_url_param, config.label_fallback],
+        # The canonical form of a URL is part of what was seen; limits and politeness are not.
+        "urls": [sorted(config.drop_params), config.drop_default_params],
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

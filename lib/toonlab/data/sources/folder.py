@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from toonlab.data.checks import check_reported_counts
 from toonlab.data.errors import DataSourceError
 from toonlab.data.images import decode
 from toonlab.data.manifest import ManifestEntry, read_manifest, sha256_bytes, write_manifest
@@ -65,6 +66,9 @@ def _render(path: Path, expected_sha256: str | None, name: str, resolution: int)
 
 
 class FolderSource(ImageSource):
+    count_checks: list = []  # differences from the registry's reported counts, once resolved
+    count_checks_done = False  # resolved once per source object: one warning, not one per call
+
     def folder(self) -> Path:
         return default_folder(self.spec.name)
 
@@ -76,9 +80,19 @@ class FolderSource(ImageSource):
 
     def resolve(self) -> Path:
         folder = self.folder()
-        if not folder.is_dir() or not image_files(folder):
+        files = image_files(folder) if folder.is_dir() else []
+        if not files:
             raise DataSourceError(self.missing_message(folder))
-        return folder
+        return self.checked(folder, files)
+
+    def checked(self, root: Path, files: list[Path] | None = None) -> Path:
+        """``root`` after comparing its image and class counts with the registry's (data.checks)."""
+        files = image_files(root) if files is None else files
+        if not self.count_checks_done:
+            classes = {_label(root, path) for path in files}
+            self.count_checks = check_reported_counts(self.spec, len(files), len(classes))
+            self.count_checks_done = True
+        return root
 
     def manifest_path(self) -> Path:
         return cache_dir("data", self.spec.name) / "manifest.csv"

@@ -46,7 +46,7 @@ class KaggleSource(FolderSource):
     def resolve(self) -> Path:
         folder = self.folder()
         if folder.is_dir() and image_files(folder):
-            return folder
+            return self.checked(folder)
         handle = self.handle()
         manual = (
             f"Download https://www.kaggle.com/datasets/{handle} by hand and unzip it into {folder} "
@@ -67,4 +67,4 @@ class KaggleSource(FolderSource):
         root = downloaded if downloaded.is_dir() else folder
         if not image_files(root):
             raise DataSourceError(f"kagglehub returned {downloaded} but it holds no images. {manual}")
-        return root
+        return self.checked(root)

@@ -1,0 +1,194 @@
+"""What a chapter's results depend on outside the repository: installed package versions, downloaded data.
+
+The runner's cache key (:func:`toonlab.book.chapters.fingerprint`) hashes the notebook, its parameters,
+``lib/`` and ``data/``. That misses two inputs: an upgraded package (torch 2.15 -> 2.16 changes kernels,
+diffusers changes schedulers) and a re-downloaded data set (a Kaggle folder's manifest in the cache).
+
+* :func:`chapter_packages` finds the distributions a chapter imports *without importing anything*: the
+  notebook's import statements, followed through every ``toonlab`` module they reach (their ``import``
+  statements anywhere, function-level lazy imports included, read with :mod:`ast`), give third-party
+  top-level modules; those map to distributions (``importlib.metadata.packages_distributions``), and
+  each distribution's own requirements are added, transitively (diffusers brings huggingface-hub,
+  safetensors ...). The result is a superset of what runs, which errs towards re-running.
+* :func:`source_manifest_digests` hashes the manifests the folder and Kaggle sources write into the
+  cache when their files are first read (``<cache>/data/<name>/manifest.csv``: one sha256 per file),
+  so a changed download re-runs the chapters. Committed manifests are under ``data/`` and already in
+  the fingerprint.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+PACKAGE = "toonlab"
+
+
+def _version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (None if it is not installed); patched by tests."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _imports(source: str) -> set[str]:
+    """Dotted module names imported by ``source`` (relative imports are left out: they stay in the package)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # may be submodules
+    return names
+
+
+def _relative_imports(source: str, module: str, is_package: bool) -> set[str]:
+    """``from .x import y`` inside ``module``, resolved to absolute names."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    parts = module.split(".") if is_package else module.split(".")[:-1]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = parts[: len(parts) - node.level + 1]
+            prefix = ".".join(base + ([node.module] if node.module else []))
+            names.add(prefix)
+            names.update(f"{prefix}.{alias.name}" for alias in node.names)
+    return names
+
+
+def notebook_imports(notebook: Path) -> set[str]:
+    """Modules imported by the code cells of a notebook (IPython magics and shell lines skipped)."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+    names: set[str] = set()
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = "".join(cell.get("source", []))
+        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+        names |= _imports(source)
+    return names
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_lib() -> Path | None:
+    """The folder holding the installed ``toonlab`` package (found without importing it)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).parent
+
+
+def _module_file(module: str, root: Path) -> tuple[Path | None, bool]:
+    """The source file of a ``toonlab`` module: in this checkout's ``lib/`` first, else where it is installed.
+    Looked up on disk, never imported (importing a chapter module would import torch)."""
+    for lib in (root / "lib", _installed_lib()):
+        if lib is None:
+            continue
+        base = lib / Path(*module.split("."))
+        if (base / "__init__.py").is_file():
+            return base / "__init__.py", True
+        if base.with_suffix(".py").is_file():
+            return base.with_suffix(".py"), False
+    return None, False
+
+
+def third_party_modules(modules: set[str], root: Path) -> set[str]:
+    """Top-level non-standard-library modules that ``modules`` import, following ``toonlab`` modules."""
+    found: set[str] = set()
+    todo, done = list(modules), set()
+    while todo:
+        module = todo.pop()
+        if module in done:
+            continue
+        done.add(module)
+        top = module.split(".")[0]
+        if top != PACKAGE:
+            if top not in sys.stdlib_module_names and top != "__future__":
+                found.add(top)
+            continue
+        path, is_package = _module_file(module, root)
+        if path is None:
+            continue  # a name imported from a module (``from toonlab.x import function``), not a module
+        source = path.read_text(encoding="utf-8")
+        todo.extend(_imports(source) | _relative_imports(source, module, is_package))
+        if "." in module:
+            todo.append(module.rsplit(".", 1)[0])  # importing a submodule runs its package's __init__
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions_of() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def _requirements(distribution: str) -> list[str]:
+    """Names of the distributions ``distribution`` requires in this environment (markers evaluated, no extras)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requires = importlib.metadata.requires(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    names = []
+    for line in requires:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.append(requirement.name)
+    return names
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def package_versions(modules: set[str]) -> dict[str, str]:
+    """``{distribution: version}`` for the distributions providing ``modules`` and everything they require."""
+    todo = [dist for module in modules for dist in _distributions_of().get(module, [])]
+    versions: dict[str, str] = {}
+    missing = sorted(m for m in modules if m not in _distributions_of())
+    while todo:
+        name = _normalise(todo.pop())
+        if name in versions or name == PACKAGE:
+            continue
+        version = _version(name)
+        versions[name] = version or "not installed"
+        if version is not None:
+            todo.extend(_requirements(name))
+    for module in missing:  # imported but not installed (an optional backend): its absence is an input too
+        versions[f"module:{module}"] = "not installed"
+    return dict(sorted(versions.items()))
+
+
+def chapter_packages(notebook: Path, root: Path) -> dict[str, str]:
+    """The versions of every distribution chapter ``notebook`` imports, directly or through ``toonlab``."""
+    versions = package_versions(third_party_modules(notebook_imports(notebook), root))
+    versions["python"] = ".".join(map(str, sys.version_info[:3]))
+    return versions
+
+
+def source_manifest_digests() -> dict[str, str]:
+    """sha256 of each ``<cache>/data/<source>/manifest.csv`` (what was downloaded or found in a folder)."""
+    from toonlab.paths import cache_dir
+
+    data = cache_dir("data")
+    return {path.parent.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(data.glob("*/manifest.csv"))}
