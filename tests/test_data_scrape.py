@@ -669,6 +669,34 @@ def test_the_largest_candidate_and_lazy_attributes():
     assert image_url(soup.select_one("#a"), "auto") == "/full.jpg"
 
 
+def test_a_data_placeholder_in_srcset_does_not_hide_the_real_image():
+    from bs4 import BeautifulSoup
+
+    gif = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs="
+    soup = BeautifulSoup(
+        f"<img id=placeholder srcset='{gif} 1x' data-src='/real.jpg'>"
+        f"<img id=lazy-srcset src='{gif}' data-srcset='{gif} 2000w, /a-400.jpg 400w, /a-800.jpg 800w'>"
+        f"<img id=lazy-lazy data-lazy-srcset='/b-300.jpg 300w, /b-900.jpg 900w' src='/b-thumb.jpg'>"
+        f"<img id=blob srcset='blob:https://shop/1 4x, /c.jpg 1x'>"
+        f"<img id=nothing src='{gif}' srcset='{gif} 1x'>", "lxml")
+    assert image_url(soup.select_one("#placeholder"), "auto") == "/real.jpg"
+    assert image_url(soup.select_one("#lazy-srcset"), "auto") == "/a-800.jpg"
+    assert image_url(soup.select_one("#lazy-srcset"), "data-srcset") == "/a-800.jpg"
+    assert image_url(soup.select_one("#lazy-lazy"), "auto") == "/b-900.jpg"
+    assert image_url(soup.select_one("#blob"), "auto") == "/c.jpg"
+    assert image_url(soup.select_one("#nothing"), "auto") is None
+
+
+@pytest.mark.parametrize("value", ["a.png 1.x", "a.png 2.5x\n", "a.png 100w\n"])
+def test_srcset_descriptors_must_be_whole_numbers_as_the_standard_spells_them(value):
+    # "1." is no valid floating-point number; a trailing newline is whitespace, never part of a number
+    expected = {"a.png 1.x": [], "a.png 2.5x\n": [Candidate("a.png", density=2.5)],
+                "a.png 100w\n": [Candidate("a.png", 100)]}[value]
+    assert parse_srcset(value) == expected
+    from toonlab.data.scrape.srcset import _FLOAT, _INTEGER
+    assert not _FLOAT.fullmatch("1.") and _FLOAT.fullmatch("1.5") and not _INTEGER.fullmatch("12\n")
+
+
 def test_bad_limits_and_labels_say_what_is_wrong():
     good = fixture_site_config("http://127.0.0.1:1")
     with pytest.raises(SiteConfigError, match="limits.stale_pages must be an int >= 1"):

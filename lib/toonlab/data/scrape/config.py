@@ -34,9 +34,10 @@ not followed. The manifest says which step labelled each image (column ``label_f
 
 **Image rules.** ``attr`` is an attribute name (``href``, ``src``, ``data-src`` ...), a ``*srcset``
 attribute (parsed as the HTML standard says, the largest candidate taken: by ``w`` descriptor, else by
-``x``), or ``auto``: ``<a>`` -> ``href``; ``<img>`` -> the largest of ``srcset``, ``data-srcset`` and the
-lazy-loading attributes ``data-src``, ``data-lazy-src``, ``data-original``, then ``src``; ``<picture>``
--> every ``<source srcset>`` and its ``<img>``. ``data:`` placeholders are ignored
+``x``), or ``auto``: ``<a>`` -> ``href``; ``<img>`` -> the largest of ``srcset``, ``data-srcset``,
+``data-lazy-srcset`` and the lazy-loading attributes ``data-src``, ``data-lazy-src``, ``data-original``,
+then ``src``; ``<picture>`` -> every ``<source srcset>`` and its ``<img>``. Unfetchable candidates
+(``data:`` placeholders, ``blob:``, empty) are dropped before the largest is chosen
 (:mod:`toonlab.data.scrape.srcset`).
 
 **URLs.** Every link is made absolute and canonical before the visited check and before it is fetched
