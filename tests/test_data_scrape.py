@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
@@ -459,6 +460,35 @@ def test_max_products_stops_an_endless_crawl_and_a_larger_limit_resumes_it(tmp_p
         assert again.stop_reason == "max_products" and again.images == 4
         full = crawl(config, tmp_path / "out", progress=False)  # limit lifted: carries on
     assert full.resumed and full.complete and full.stop_reason == "frontier_exhausted"
+    _check_complete(tmp_path / "out", reference)
+
+
+def test_a_crawl_killed_after_its_max_products_stop_resumes_when_the_limit_is_lifted(tmp_path, monkeypatch):
+    """Killed after the max_products stop, while the queued products are still being fetched (the crawl is
+    not done): a rerun without the limit must read the held listing pages too and end complete."""
+    with FixtureShop(toy_products(2, 4), per_page=3, faults=False) as shop:
+        config = fixture_site_config(shop.base_url, **{**FAST, "checkpoint_every": 1})
+        crawl(config, tmp_path / "reference", progress=False)
+        reference = _comparable(tmp_path / "reference")
+
+        real = atomic.write_bytes
+        count = {"n": 0}
+
+        def dying(target, data):
+            count["n"] += 1
+            if count["n"] == 2:
+                raise KeyboardInterrupt("killed")
+            return real(target, data)
+
+        monkeypatch.setattr(crawler_module.atomic, "write_bytes", dying)
+        with pytest.raises(KeyboardInterrupt):
+            crawl({**config, "max_products": 2}, tmp_path / "out", progress=False)
+        monkeypatch.setattr(crawler_module.atomic, "write_bytes", real)
+        killed = json.loads((tmp_path / "out" / "state.json").read_text())
+        assert killed["stop_reason"] == "max_products" and not killed["done"] and killed["held"]
+        full = crawl(config, tmp_path / "out", progress=False)
+    assert full.complete and full.stop_reason == "frontier_exhausted"
+    assert [s["reason"] for s in full.stops] == ["frontier_exhausted"]
     _check_complete(tmp_path / "out", reference)
 
 

@@ -172,7 +172,8 @@ class Crawler:
                 raise ValueError(
                     f"{self.out} holds a crawl of another site configuration; choose another output folder or delete it"
                 )
-            if state.done and state.stop_reason in BUDGETS and self._budget_left(state, state.stop_reason):
+            # Not only a finished crawl: one killed after a budget stop, still fetching what it had queued, too.
+            if state.stop_reason in BUDGETS and self._budget_left(state, state.stop_reason):
                 self._reopen(state)
             if state.done and any(f["cause"] == "robots_unavailable" for f in state.failures):
                 self._retry_robots_failures(state)
