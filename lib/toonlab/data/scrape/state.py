@@ -24,13 +24,19 @@ KINDS = ("image", "product", "listing", "start")  # the order the frontier is se
 @dataclass
 class Task:
     kind: str
-    url: str  # canonical (toonlab.data.scrape.urls)
+    url: str  # canonical (toonlab.data.scrape.urls): the visited key
     label: str | None = None  # listing: the category link's text; product, image: the class label
     referer: str | None = None
     category: str | None = None  # listing: the URL of the category's first page
     stale: int = 0  # listing: pages in a row before this one (along the pagination) with no new product URL
     label_from: str | None = None  # product, image: which step of the label rule gave the label
     robots_round: int = 0  # times this task waited for its host's unreachable robots.txt
+    fetch_url: str | None = None  # the URL as the page spelled it (absolute, no fragment), if not ``url``
+
+    @property
+    def fetch(self) -> str:
+        """What is requested: the URL as found, since a signed URL breaks when its query is reordered."""
+        return self.fetch_url or self.url
 
 
 @dataclass
@@ -131,6 +137,7 @@ def config_digest(config: SiteConfig) -> str:
                       [(r.selector, r.attr) for r in config.image_links]],
         "label": [config.label_selector, config.label_url_param, config.label_fallback],
         # The canonical form of a URL is part of what was seen; limits and politeness are not.
-        "urls": [sorted(config.drop_params), config.drop_default_params],
+        "urls": [sorted(config.drop_params), config.drop_default_params,
+                 *([sorted(config.keep_params)] if config.keep_params else [])],
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
