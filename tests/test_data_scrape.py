@@ -821,6 +821,18 @@ def test_srcset_descriptors_must_be_whole_numbers_as_the_standard_spells_them(va
     assert not _FLOAT.fullmatch("1.") and _FLOAT.fullmatch("1.5") and not _INTEGER.fullmatch("12\n")
 
 
+def test_the_documented_image_rules_take_one_rendition_of_a_picture():
+    """An <img srcset> inside <picture> matched both documented rules: two renditions of one image."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(
+        "<ul class='thumbnails'><li><picture><source srcset='/a-640.jpg 2x'><img srcset='/a-320.jpg 1x'></picture>"
+        "</li><li><img srcset='/b-100.jpg 100w, /b-900.jpg 900w'></li></ul>", "lxml")
+    rules = SiteConfig.from_dict(fixture_site_config("http://127.0.0.1:1")).image_links
+    found = [image_url(element, rule.attr) for rule in rules for element in soup.select(rule.selector)]
+    assert sorted(found) == ["/a-640.jpg", "/b-900.jpg"]
+
+
 def test_bad_limits_and_labels_say_what_is_wrong():
     good = fixture_site_config("http://127.0.0.1:1")
     with pytest.raises(SiteConfigError, match="limits.stale_pages must be an int >= 1"):

@@ -575,7 +575,9 @@ def fixture_site_config(base_url: str, **politeness: Any) -> dict[str, Any]:
         "next_page": "ul.pagination a",
         "product_links": ".product-thumb h4 a",
         "image_links": [{"selector": "ul.thumbnails a.thumbnail", "attr": "href"},
-                        {"selector": "ul.thumbnails img[srcset], ul.thumbnails picture", "attr": "auto"}],
+                        # an <img srcset> inside <picture> belongs to the picture rule: one rendition, not two
+                        {"selector": "ul.thumbnails img[srcset]:not(picture img), ul.thumbnails picture",
+                         "attr": "auto"}],
         "label": {"selector": "h2"},
         "drop_params": ["shopsid"],  # the shop's own session parameter (utm_source is on the built-in list)
         "politeness": politeness,

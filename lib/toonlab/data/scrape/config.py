@@ -10,7 +10,7 @@ images. Every key, with its default::
     product_links: ".product-thumb h4 a"    # on listings: links to product pages
     image_links:                            # on product pages: where the full-size images are
       - {selector: "ul.thumbnails a.thumbnail", attr: href}
-      - {selector: "ul.thumbnails img[srcset], ul.thumbnails picture", attr: auto}
+      - {selector: "ul.thumbnails img[srcset]:not(picture img), ul.thumbnails picture", attr: auto}
     label: {selector: "h2", fallback: link_text}   # the class label: see "The label rule" below
     drop_params: [shopsid]                  # more query parameters to ignore (see "URLs" below)
     drop_default_params: true               # also ignore the built-in tracking/session list ...
