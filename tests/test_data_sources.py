@@ -306,3 +306,12 @@ def test_a_leftover_corrupt_png_from_an_interrupted_run_is_not_reused(monkeypatc
     (reference / expected[0].path).write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     folder = data.materialize("photos", 16, limit=3, progress=False)
     assert read_manifest(folder / "manifest.csv") == expected
+
+
+def test_count_checks_belong_to_one_source_object():
+    from toonlab.data.registry import get_spec
+    from toonlab.data.sources.folder import FolderSource
+
+    first, second = FolderSource(get_spec("toyhollywood")), FolderSource(get_spec("toyhollywood"))
+    assert first.count_checks == [] and first.count_checks is not second.count_checks
+    assert not first.count_checks_done

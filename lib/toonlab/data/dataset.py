@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from toonlab import atomic
 from toonlab.data.errors import CorruptItemError, DataSourceError
 from toonlab.data.images import encode_png, fit_square
-from toonlab.data.checks import recorded_checks
+from toonlab.data.checks import CountCheck, recorded_checks
 from toonlab.data.manifest import ManifestEntry, read_manifest, sha256_bytes, sha256_file, write_manifest
 from toonlab.data.registry import FITS, SourceSpec, get_spec
 from toonlab.data.sources import Item, make_source
@@ -250,10 +250,9 @@ class ImageDataset(torch.utils.data.Dataset):
     counts its registry entry reports, see :mod:`toonlab.data.checks`) and ``folder``.
     """
 
-    count_checks: list = []  # set by load_images
-
     def __init__(self, folder: Path, name: str = "", preload: bool | None = None) -> None:
         self.folder = Path(folder)
+        self.count_checks: list[CountCheck] = []  # set by load_images
         self.name = name or self.folder.parent.name
         entries = read_manifest(self.folder / "manifest.csv")
         self.classes: list[str] = sorted({entry.label for entry in entries})

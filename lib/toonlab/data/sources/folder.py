@@ -15,10 +15,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from toonlab.data.checks import check_reported_counts
+from toonlab.data.checks import CountCheck, check_reported_counts
 from toonlab.data.errors import DataSourceError
 from toonlab.data.images import decode
 from toonlab.data.manifest import ManifestEntry, read_manifest, sha256_bytes, write_manifest
+from toonlab.data.registry import SourceSpec
 from toonlab.data.sources.base import ImageSource, Item, read_checked, seeded_subset
 from toonlab.paths import cache_dir, note_source_used, source_manifest_path
 
@@ -66,8 +67,10 @@ def _render(path: Path, expected_sha256: str | None, name: str, resolution: int)
 
 
 class FolderSource(ImageSource):
-    count_checks: list = []  # differences from the registry's reported counts, once resolved
-    count_checks_done = False  # resolved once per source object: one warning, not one per call
+    def __init__(self, spec: SourceSpec) -> None:
+        super().__init__(spec)
+        self.count_checks: list[CountCheck] = []  # differences from the registry's reported counts, once resolved
+        self.count_checks_done = False  # resolved once per source object: one warning, not one per call
 
     def folder(self) -> Path:
         return default_folder(self.spec.name)
