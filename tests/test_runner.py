@@ -199,6 +199,15 @@ def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
     assert fingerprint(chapter, {"seed": 0}, book_root) != before  # numpy upgraded: run again
 
 
+def test_ipython_syntax_does_not_hide_a_cells_imports(book_root):
+    from toonlab.book import dependencies
+
+    add_chapter(book_root, "01_demo", ["files = !ls\nimport yaml", "np?\nimport numpy as np",
+                                       "%%time\nimport PIL.Image", "%matplotlib inline\nfrom packaging import version"])
+    imports = dependencies.notebook_imports(discover(book_root / "notebooks")[0].source)
+    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= imports
+
+
 def test_source_manifest_digests_hash_only_the_named_sources_under_root(book_root, monkeypatch):
     from toonlab.book import dependencies
     from toonlab.paths import source_manifest_path

@@ -77,16 +77,29 @@ def _relative_imports(source: str, module: str, is_package: bool) -> set[str]:
     return names
 
 
+def _as_python(source: str) -> list[str]:
+    """A code cell as plain Python: IPython syntax (``%magic``, ``x = !ls``, ``obj?``) turned into calls by
+    IPython's own transformer, so one such line does not hide the cell's imports from :mod:`ast`. A cell
+    magic's body (``%%time``) becomes a string there: it is returned too, as Python of its own."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # no IPython: drop the lines that are plainly not Python
+        return ["\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())]
+    pieces = [TransformerManager().transform_cell(source)]
+    if source.lstrip().startswith("%%"):
+        pieces += _as_python(source.lstrip().split("\n", 1)[1] if "\n" in source.lstrip() else "")
+    return pieces
+
+
 def notebook_imports(notebook: Path) -> set[str]:
-    """Modules imported by the code cells of a notebook (IPython magics and shell lines skipped)."""
+    """Modules imported by the code cells of a notebook (IPython syntax transformed first, see _as_python)."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
     names: set[str] = set()
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
-        source = "".join(cell.get("source", []))
-        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-        names |= _imports(source)
+        for piece in _as_python("".join(cell.get("source", []))):
+            names |= _imports(piece)
     return names
 
 
