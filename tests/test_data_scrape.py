@@ -285,8 +285,15 @@ def test_bad_site_configurations_say_what_is_wrong(tmp_path):
     with FixtureShop(toy_products(1, 1), faults=False) as shop:
         crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
         other = {**fixture_site_config(shop.base_url, **FAST), "product_links": "a.other"}
-        with pytest.raises(ValueError, match="another site configuration"):
-            crawl(other, tmp_path, progress=False)
+        with pytest.raises(ValueError, match="another site configuration: these settings changed since it "
+                                             "started: drop_params, product_links"):
+            crawl({**other, "drop_params": []}, tmp_path, progress=False)
+        relaxed = {**fixture_site_config(shop.base_url, **FAST), "limits": {"max_pages": 9}, "max_products": 5}
+        assert crawl(relaxed, tmp_path, progress=False).images == 1  # limits are no part of the identity
+    state = json.loads((tmp_path / "state.json").read_text())
+    (tmp_path / "state.json").write_text(json.dumps({**state, "version": 1}))
+    with pytest.raises(ValueError, match="version 1 recorded URLs as found, before they were made canonical"):
+        crawl(fixture_site_config("http://127.0.0.1:1", **FAST), tmp_path, progress=False)
 
 
 def test_the_committed_toyhollywood_site_configuration_is_valid():

@@ -41,7 +41,7 @@ from toonlab.data.scrape.config import SiteConfig
 from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable, _origin
 from toonlab.data.scrape.names import image_filename, inside, safe_label
 from toonlab.data.scrape.srcset import image_url
-from toonlab.data.scrape.state import CrawlState, Task, config_digest
+from toonlab.data.scrape.state import CrawlState, Task, changed_settings, config_digest, config_identity
 from toonlab.data.scrape.urls import DropList, canonical_url, drop_list
 from toonlab.data.scrape.validate import ImageInfo, RejectedImage, inspect_image
 
@@ -180,16 +180,19 @@ class Crawler:
         if self.state_path.is_file():
             state = CrawlState.load(self.state_path)
             if state.config_digest != digest:
-                raise ValueError(
-                    f"{self.out} holds a crawl of another site configuration; choose another output folder or delete it"
-                )
+                changed = changed_settings(state.config, config_identity(self.config)) if state.config else []
+                what = (f"these settings changed since it started: {', '.join(changed)} (they decide which URLs "
+                        "are seen and how images are labelled; limits and politeness may change)" if changed
+                        else "its settings were not recorded, so which one changed cannot be said")
+                raise ValueError(f"{self.out} holds a crawl of another site configuration: {what}. Restore them, "
+                                 "or crawl into another output folder (or delete this one)")
             # Not only a finished crawl: one killed after a budget stop, still fetching what it had queued, too.
             if state.stop_reason in BUDGETS and self._budget_left(state, state.stop_reason):
                 self._reopen(state)
             if state.done and any(f["cause"] == "robots_unavailable" for f in state.failures):
                 self._retry_robots_failures(state)
             return state, True
-        state = CrawlState(config_digest=digest)
+        state = CrawlState(config_digest=digest, config=config_identity(self.config))
         for url in self.config.start_urls:
             canonical = canonical_url(url, self.drop)
             state.push(Task("start", canonical, fetch_url=url if url != canonical else None))
