@@ -611,6 +611,20 @@ def test_page_and_request_budgets_stop_the_crawl_with_a_usable_manifest(budget, 
         assert sha256_file(tmp_path / row["path"]) == row["sha256"]
 
 
+def test_max_pages_counts_page_fetches_attempted_failed_ones_too(tmp_path):
+    with FixtureShop(toy_products(1, 3), per_page=3, faults=["server_error_permanent"]) as shop:
+        # home, 2 listings (class-0, Clearance), 3 good products, 1 product that always answers 500 = 7
+        summary = crawl({**fixture_site_config(shop.base_url, **FAST), "limits": {"max_pages": 7}}, tmp_path,
+                        progress=False)
+    assert summary.failures == {"http_500": 1} and summary.pages == 6  # six pages came back ...
+    assert summary.stop_reason == "frontier_exhausted"  # ... seven attempts: within the budget of 7
+    with FixtureShop(toy_products(1, 3), per_page=3, faults=["server_error_permanent"]) as shop:
+        summary = crawl({**fixture_site_config(shop.base_url, **FAST), "limits": {"max_pages": 6}},
+                        tmp_path / "six", progress=False)
+    (stop,) = summary.stops
+    assert stop["reason"] == "max_pages" and "6 page fetches attempted, failed ones included" in stop["detail"]
+
+
 def test_the_manifest_is_written_at_every_checkpoint(tmp_path, monkeypatch):
     """A crawl that dies leaves a manifest of what it had at its last checkpoint: every row a complete file."""
     real = atomic.write_bytes

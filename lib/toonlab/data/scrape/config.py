@@ -62,7 +62,8 @@ text; :data:`toonlab.data.scrape.crawler.STOP_REASONS`):
 * ``frontier_exhausted``: every URL found was handled - the normal end;
 * ``max_products``: that many product pages were queued; no further listing page is read, the queued
   products and their images are still fetched;
-* ``limits.max_pages``: HTML pages fetched (start, listing, product), a budget for the whole crawl;
+* ``limits.max_pages``: HTML page fetches attempted (start, listing, product), a budget for the whole
+  crawl - a page that failed counts, and so does each round a page waits for an unreachable robots.txt;
 * ``limits.max_requests``: HTTP requests of any kind, retries and robots.txt included;
 * per category (the crawl goes on with the other categories): ``stale_pages`` - after this many listing
   pages in a row (along a chain of "next" links) brought no product new to *this* category (a product
@@ -141,7 +142,7 @@ class Politeness:
 class Limits:
     """Termination guarantees: budgets that end a crawl whatever the shop does (see the module docstring)."""
 
-    max_pages: int = 50_000  # HTML pages fetched in the whole crawl
+    max_pages: int = 50_000  # HTML page fetches attempted in the whole crawl (failed ones too)
     max_requests: int = 250_000  # HTTP requests of any kind (retries and robots.txt included)
     max_pages_per_category: int = 1_000  # listing pages queued per category
     stale_pages: int = 3  # stop following "next" after this many listing pages in a row with no new product URL

@@ -53,7 +53,7 @@ STOP_REASONS = {
     # the whole crawl
     "frontier_exhausted": "every URL found was handled (the normal end)",
     "max_products": "max_products product pages were queued; no further listing page was read",
-    "max_pages": "limits.max_pages HTML pages were fetched",
+    "max_pages": "limits.max_pages HTML page fetches were attempted (failed ones count)",
     "max_requests": "limits.max_requests HTTP requests were made",
     # one category (scope: the URL of its first page)
     "stale_pages": "limits.stale_pages listing pages in a row brought no new product URL; 'next' not followed",
@@ -272,7 +272,7 @@ class Crawler:
         state.deferred = waiting
 
     def _soup(self, state: CrawlState, task: Task) -> BeautifulSoup | None:
-        state.count("page_visits")
+        state.count("page_visits")  # before the fetch: limits.max_pages bounds attempts, failed ones too
         try:
             response = self.fetcher.get(task.fetch)
         except RobotsUnavailable as error:
@@ -486,7 +486,8 @@ class Crawler:
                     continue
                 visits = state.counters.get("page_visits", 0)
                 if visits >= limits.max_pages:
-                    state.stop("max_pages", f"{visits} pages fetched (limits.max_pages {limits.max_pages})")
+                    state.stop("max_pages", f"{visits} page fetches attempted, failed ones included "
+                                            f"(limits.max_pages {limits.max_pages})")
                     break
                 if kind != "product" and self._products_full(state):
                     state.stop("max_products", f"{self.config.max_products} product pages queued; listing pages "
