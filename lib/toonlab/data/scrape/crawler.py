@@ -38,7 +38,7 @@ from toonlab import atomic
 from toonlab.data.hashing import near_duplicate_pairs
 from toonlab.data.manifest import sha256_bytes
 from toonlab.data.scrape.config import SiteConfig
-from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable, _origin
+from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable, origin
 from toonlab.data.scrape.names import image_filename, inside, safe_label
 from toonlab.data.scrape.srcset import image_url
 from toonlab.data.scrape.state import CrawlState, Task, changed_settings, config_digest, config_identity
@@ -140,7 +140,7 @@ class CrawlPaused(RuntimeError):
 
 
 class Crawler:
-    def __init__(self, config: SiteConfig, out: str | Path, progress: bool = True, sleep=time.sleep) -> None:
+    def __init__(self, config: SiteConfig, out: str | Path, progress: bool = True) -> None:
         self.config = config
         self.out = Path(out)
         self.images_dir = self.out / "images"
@@ -148,7 +148,6 @@ class Crawler:
         self.progress = progress
         self.fetcher = Fetcher(config.politeness)
         self.drop = drop_list(config.drop_params, config.drop_default_params, config.keep_params)
-        self._sleep = sleep
         self._manifest_sha256 = ""
         self._category_listed: dict[tuple[str, str], set[str]] = {}
 
@@ -221,9 +220,10 @@ class Crawler:
     def _retry_robots_failures(self, state: CrawlState) -> None:
         """An unreachable robots.txt is a passing state (RFC 9309): a finished crawl run again asks again,
         for the URLs that gave up on it, in as many rounds as the first time."""
-        waited = [f.get("cause") == "robots_unavailable" and "task" in f for f in state.failures]
-        retry = [f for f, w in zip(state.failures, waited) if w]
-        state.failures = [f for f, w in zip(state.failures, waited) if not w]
+        retry, kept = [], []
+        for failure in state.failures:
+            (retry if failure.get("cause") == "robots_unavailable" and "task" in failure else kept).append(failure)
+        state.failures = kept
         state.stops = [s for s in state.stops if s["reason"] != "robots_unavailable"]
         for failure in retry:
             state.requeue(Task(**{**failure["task"], "robots_round": 0}))
@@ -247,14 +247,14 @@ class Crawler:
         if task.robots_round < politeness.robots_rounds:
             state.deferred.append(asdict(task))
             return
-        origin = _origin(task.url)
+        host = origin(task.url)
         self._fail(state, task, "robots_unavailable", f"{error.detail}; gave up after {task.robots_round} rounds",
                    error.attempts)
         state.failures[-1]["task"] = asdict(task)  # a later run asks again (see _retry_robots_failures)
         state.stop("robots_unavailable",
-                   f"robots.txt of {origin} could not be read in {politeness.robots_rounds} rounds "
+                   f"robots.txt of {host} could not be read in {politeness.robots_rounds} rounds "
                    f"{politeness.robots_cooldown:g} s apart; its URLs are recorded as failures (cause "
-                   "robots_unavailable), not as disallowed", scope=origin)
+                   "robots_unavailable), not as disallowed", scope=host)
 
     def _release_deferred(self, state: CrawlState) -> None:
         """Queue again the deferred URLs whose host may be asked again, after waiting for the first such host."""
@@ -262,7 +262,7 @@ class Crawler:
         pause = min(waits)
         if pause > 0:
             log.info("crawl %s: waiting %.1f s for an unreachable robots.txt", self.config.name, pause)
-            self._sleep(pause)
+            self.fetcher.wait(pause)
         waiting = []
         for raw in state.deferred:
             if self.fetcher.robots_wait(raw["url"]) > 0:
