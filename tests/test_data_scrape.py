@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
@@ -284,8 +285,15 @@ def test_bad_site_configurations_say_what_is_wrong(tmp_path):
     with FixtureShop(toy_products(1, 1), faults=False) as shop:
         crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
         other = {**fixture_site_config(shop.base_url, **FAST), "product_links": "a.other"}
-        with pytest.raises(ValueError, match="another site configuration"):
-            crawl(other, tmp_path, progress=False)
+        with pytest.raises(ValueError, match="another site configuration: these settings changed since it "
+                                             "started: drop_params, product_links"):
+            crawl({**other, "drop_params": []}, tmp_path, progress=False)
+        relaxed = {**fixture_site_config(shop.base_url, **FAST), "limits": {"max_pages": 9}, "max_products": 5}
+        assert crawl(relaxed, tmp_path, progress=False).images == 1  # limits are no part of the identity
+    state = json.loads((tmp_path / "state.json").read_text())
+    (tmp_path / "state.json").write_text(json.dumps({**state, "version": 1}))
+    with pytest.raises(ValueError, match="version 1 recorded URLs as found, before they were made canonical"):
+        crawl(fixture_site_config("http://127.0.0.1:1", **FAST), tmp_path, progress=False)
 
 
 def test_the_committed_toyhollywood_site_configuration_is_valid():
@@ -441,6 +449,100 @@ def test_a_tracking_parameter_off_the_drop_list_is_stopped_by_the_category_cap(t
     assert summary.stop_reason == "frontier_exhausted"
 
 
+def test_urls_are_fetched_as_found_and_visited_by_their_canonical_form(tmp_path):
+    """The Tracked category spells its links in OpenCart's natural order (route first): the crawler requests
+    them as spelled (a signed URL breaks when its query is reordered) and records the canonical form."""
+    with FixtureShop(toy_products(1, 1), per_page=3, faults=["changing_tracking_parameter"]) as shop:
+        summary = crawl(fixture_site_config(shop.base_url, **FAST), tmp_path, progress=False)
+        raw = [r.path for r in shop.requests]
+    assert summary.complete and not summary.failures
+    tracked = [p for p in raw if "path=2" in p or "route=product/product&product_id" in p]
+    assert tracked and all(p.startswith("/index.php?route=") and "shopsid=" in p for p in tracked)
+    products = [p for p in raw if p.startswith("/index.php?route=product/product")]
+    assert len(products) == len({p.split("&utm_source")[0] for p in products})  # each product once
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert all("route=product" not in key.split("?", 1)[1].split("&", 1)[0] for key in state["seen"]
+               if "?" in key)  # the visited keys are canonical: query sorted, tracking dropped
+
+
+def test_keep_params_and_the_drop_list_settings_are_checked():
+    assert canonical_url("http://s/?sid=7&p=2") == "http://s/?p=2&sid=7"  # sid is a content id too often
+    assert canonical_url("http://s/?cfid=1&p=2", drop_list(keep=["CFID"])) == "http://s/?cfid=1&p=2"
+    assert canonical_url("http://s/?cfid=1&p=2", drop_list()) == "http://s/?p=2"
+    good = fixture_site_config("http://127.0.0.1:1")
+    assert SiteConfig.from_dict({**good, "keep_params": ["cfid"]}).keep_params == ("cfid",)
+    with pytest.raises(SiteConfigError, match="drop_default_params must be true or false"):
+        SiteConfig.from_dict({**good, "drop_default_params": "false"})
+    with pytest.raises(SiteConfigError, match="max_products must be null or an int"):
+        SiteConfig.from_dict({**good, "max_products": True})
+
+
+def _path_shop(shop: FixtureShop, pages: list[list[int]]) -> None:
+    """Turn ``shop`` into a shop whose product URLs are paths (``/p/toy-3``), one category "Toys" with these
+    pages of product numbers, and every link carrying a ``shopsid`` that is new on every request."""
+    counter = iter(range(1, 10**6))
+
+    def sid() -> str:
+        return f"shopsid={next(counter):06d}"
+
+    def listing(number: int) -> bytes:
+        thumbs = "".join(f"<div class='product-thumb'><h4><a href='/p/toy-{k}?{sid()}'>toy {k}</a></h4></div>"
+                         for k in pages[number - 1])
+        links = "".join(f"<li><a href='/c/toys?page={n}&{sid()}'>{n}</a></li>" for n in range(1, len(pages) + 1))
+        return _page("Toys", f"<h2>Toys</h2>{thumbs}<ul class='pagination'>{links}</ul>")
+
+    shop.routes["/index.php"] = _Route(render=lambda host: _page(
+        "home", f"<nav id='menu'><a href='/c/toys?{sid()}'>Toys</a></nav>"))
+    shop.routes["/c/toys"] = _Route(render=lambda host: listing(1))
+    for number in range(1, len(pages) + 1):
+        shop.routes[f"/c/toys?page={number}"] = _Route(render=lambda host, number=number: listing(number))
+    for k in sorted({k for page in pages for k in page}):
+        shop.routes[f"/img/{k}.jpg"] = _Route(body=toy_image(5, k), content_type="image/jpeg")
+        shop.routes[f"/p/toy-{k}"] = _Route(body=_page(f"toy {k}", "<ul class='thumbnails'><li><a class='thumbnail' "
+                                                                   f"href='/img/{k}.jpg'>x</a></li></ul>"))
+
+
+def test_a_tracking_parameter_off_the_drop_list_on_path_product_urls_is_stopped_by_the_stale_rule(tmp_path):
+    """Product URLs that are paths: a listed-again product is recognised by its path whatever its query, so
+    the stale rule ends the category (not only the page cap), with every image once."""
+    with FixtureShop(toy_products(1, 1), faults=False) as shop:
+        _path_shop(shop, [[1, 2], [3]])
+        config = {**fixture_site_config(shop.base_url, **FAST), "drop_params": [],
+                  "limits": {"max_pages_per_category": 40}}
+        summary = crawl(config, tmp_path, progress=False)
+        listings = shop.requested("/c/toys")
+        base = shop.base_url
+    rows = read_crawl_manifest(tmp_path)
+    assert sorted(r["url"].removeprefix(base) for r in rows) == ["/img/1.jpg", "/img/2.jpg", "/img/3.jpg"]
+    assert {r["label"] for r in rows} == {"Toys"}
+    assert sorted(s["reason"] for s in summary.stops) == ["frontier_exhausted", "stale_pages"]
+    # Each page links to every page, so pagination branches: bounded by stale_pages along each chain, well
+    # under the page cap (which the old rule, comparing whole URLs, ran into).
+    assert len(listings) < 40
+    assert summary.complete
+
+
+def test_a_category_listing_products_of_other_categories_first_is_still_followed(tmp_path):
+    """Cross-listed products: the stale rule counts products new to *this* category, so a category whose first
+    page lists only products another category already queued still reaches its own later pages."""
+    with FixtureShop(toy_products(2, 4), per_page=2, faults=False) as shop:
+        # class-1's first page lists class-0's first two products (toys 1 and 2); its page 2 has toys 7 and 8.
+        first = shop.routes["/index.php?path=1&route=product/category"].body.decode()
+        thumbs = first[first.index("<div class='row'>"):first.index("<ul class='pagination'>")]
+        second = shop.routes["/index.php?path=2&route=product/category"].body.decode()
+        start, end = second.index("<div class='row'>"), second.index("<ul class='pagination'>")
+        shop.routes["/index.php?path=2&route=product/category"] = _Route(
+            body=(second[:start] + thumbs + second[end:]).encode())
+        config = {**fixture_site_config(shop.base_url, **FAST), "limits": {"stale_pages": 1}}
+        summary = crawl(config, tmp_path, progress=False)
+        base = shop.base_url
+    saved = {r["url"].removeprefix(base): r["label"] for r in read_crawl_manifest(tmp_path)}
+    expected = {u: label for u, label in shop.expected["labels"].items() if not u.startswith(
+        ("/image/catalog/product/5-", "/image/catalog/product/6-"))}
+    assert saved == expected and len(saved) == 6
+    assert [s["reason"] for s in summary.stops] == ["frontier_exhausted"]
+
+
 def test_max_products_stops_an_endless_crawl_and_a_larger_limit_resumes_it(tmp_path):
     with FixtureShop(toy_products(2, 4), per_page=3, faults=["endless_pagination"]) as shop:
         config = fixture_site_config(shop.base_url, **FAST)
@@ -462,6 +564,35 @@ def test_max_products_stops_an_endless_crawl_and_a_larger_limit_resumes_it(tmp_p
     _check_complete(tmp_path / "out", reference)
 
 
+def test_a_crawl_killed_after_its_max_products_stop_resumes_when_the_limit_is_lifted(tmp_path, monkeypatch):
+    """Killed after the max_products stop, while the queued products are still being fetched (the crawl is
+    not done): a rerun without the limit must read the held listing pages too and end complete."""
+    with FixtureShop(toy_products(2, 4), per_page=3, faults=False) as shop:
+        config = fixture_site_config(shop.base_url, **{**FAST, "checkpoint_every": 1})
+        crawl(config, tmp_path / "reference", progress=False)
+        reference = _comparable(tmp_path / "reference")
+
+        real = atomic.write_bytes
+        count = {"n": 0}
+
+        def dying(target, data):
+            count["n"] += 1
+            if count["n"] == 2:
+                raise KeyboardInterrupt("killed")
+            return real(target, data)
+
+        monkeypatch.setattr(crawler_module.atomic, "write_bytes", dying)
+        with pytest.raises(KeyboardInterrupt):
+            crawl({**config, "max_products": 2}, tmp_path / "out", progress=False)
+        monkeypatch.setattr(crawler_module.atomic, "write_bytes", real)
+        killed = json.loads((tmp_path / "out" / "state.json").read_text())
+        assert killed["stop_reason"] == "max_products" and not killed["done"] and killed["held"]
+        full = crawl(config, tmp_path / "out", progress=False)
+    assert full.complete and full.stop_reason == "frontier_exhausted"
+    assert [s["reason"] for s in full.stops] == ["frontier_exhausted"]
+    _check_complete(tmp_path / "out", reference)
+
+
 @pytest.mark.parametrize("budget, value", [("max_pages", 6), ("max_requests", 12)])
 def test_page_and_request_budgets_stop_the_crawl_with_a_usable_manifest(budget, value, tmp_path):
     with FixtureShop(toy_products(3, 4), per_page=2, faults=["endless_pagination"]) as shop:
@@ -478,6 +609,20 @@ def test_page_and_request_budgets_stop_the_crawl_with_a_usable_manifest(budget, 
     assert {p.relative_to(tmp_path).as_posix() for p in _files(tmp_path / "images")} == {r["path"] for r in rows}
     for row in rows:
         assert sha256_file(tmp_path / row["path"]) == row["sha256"]
+
+
+def test_max_pages_counts_page_fetches_attempted_failed_ones_too(tmp_path):
+    with FixtureShop(toy_products(1, 3), per_page=3, faults=["server_error_permanent"]) as shop:
+        # home, 2 listings (class-0, Clearance), 3 good products, 1 product that always answers 500 = 7
+        summary = crawl({**fixture_site_config(shop.base_url, **FAST), "limits": {"max_pages": 7}}, tmp_path,
+                        progress=False)
+    assert summary.failures == {"http_500": 1} and summary.pages == 6  # six pages came back ...
+    assert summary.stop_reason == "frontier_exhausted"  # ... seven attempts: within the budget of 7
+    with FixtureShop(toy_products(1, 3), per_page=3, faults=["server_error_permanent"]) as shop:
+        summary = crawl({**fixture_site_config(shop.base_url, **FAST), "limits": {"max_pages": 6}},
+                        tmp_path / "six", progress=False)
+    (stop,) = summary.stops
+    assert stop["reason"] == "max_pages" and "6 page fetches attempted, failed ones included" in stop["detail"]
 
 
 def test_the_manifest_is_written_at_every_checkpoint(tmp_path, monkeypatch):
@@ -632,7 +777,7 @@ def test_canonical_urls(url, expected):
 def test_the_drop_list_is_configurable():
     assert canonical_url("http://s/?shopsid=1&p=2", drop_list(["shopsid"])) == "http://s/?p=2"
     assert canonical_url("http://s/?ref_a=1&ref_b=2&p=2", drop_list(["ref_*"])) == "http://s/?p=2"
-    assert canonical_url("http://s/?sid=1", drop_list(defaults=False)) == "http://s/?sid=1"
+    assert canonical_url("http://s/?PHPSESSID=1", drop_list(defaults=False)) == "http://s/?PHPSESSID=1"
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -667,6 +812,46 @@ def test_the_largest_candidate_and_lazy_attributes():
     assert image_url(soup.select_one("#both"), "src") == "/small.jpg"
     assert image_url(soup.select_one("#pic"), "auto") == "/p2.webp"
     assert image_url(soup.select_one("#a"), "auto") == "/full.jpg"
+
+
+def test_a_data_placeholder_in_srcset_does_not_hide_the_real_image():
+    from bs4 import BeautifulSoup
+
+    gif = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs="
+    soup = BeautifulSoup(
+        f"<img id=placeholder srcset='{gif} 1x' data-src='/real.jpg'>"
+        f"<img id=lazy-srcset src='{gif}' data-srcset='{gif} 2000w, /a-400.jpg 400w, /a-800.jpg 800w'>"
+        f"<img id=lazy-lazy data-lazy-srcset='/b-300.jpg 300w, /b-900.jpg 900w' src='/b-thumb.jpg'>"
+        f"<img id=blob srcset='blob:https://shop/1 4x, /c.jpg 1x'>"
+        f"<img id=nothing src='{gif}' srcset='{gif} 1x'>", "lxml")
+    assert image_url(soup.select_one("#placeholder"), "auto") == "/real.jpg"
+    assert image_url(soup.select_one("#lazy-srcset"), "auto") == "/a-800.jpg"
+    assert image_url(soup.select_one("#lazy-srcset"), "data-srcset") == "/a-800.jpg"
+    assert image_url(soup.select_one("#lazy-lazy"), "auto") == "/b-900.jpg"
+    assert image_url(soup.select_one("#blob"), "auto") == "/c.jpg"
+    assert image_url(soup.select_one("#nothing"), "auto") is None
+
+
+@pytest.mark.parametrize("value", ["a.png 1.x", "a.png 2.5x\n", "a.png 100w\n"])
+def test_srcset_descriptors_must_be_whole_numbers_as_the_standard_spells_them(value):
+    # "1." is no valid floating-point number; a trailing newline is whitespace, never part of a number
+    expected = {"a.png 1.x": [], "a.png 2.5x\n": [Candidate("a.png", density=2.5)],
+                "a.png 100w\n": [Candidate("a.png", 100)]}[value]
+    assert parse_srcset(value) == expected
+    from toonlab.data.scrape.srcset import _FLOAT, _INTEGER
+    assert not _FLOAT.fullmatch("1.") and _FLOAT.fullmatch("1.5") and not _INTEGER.fullmatch("12\n")
+
+
+def test_the_documented_image_rules_take_one_rendition_of_a_picture():
+    """An <img srcset> inside <picture> matched both documented rules: two renditions of one image."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(
+        "<ul class='thumbnails'><li><picture><source srcset='/a-640.jpg 2x'><img srcset='/a-320.jpg 1x'></picture>"
+        "</li><li><img srcset='/b-100.jpg 100w, /b-900.jpg 900w'></li></ul>", "lxml")
+    rules = SiteConfig.from_dict(fixture_site_config("http://127.0.0.1:1")).image_links
+    found = [image_url(element, rule.attr) for rule in rules for element in soup.select(rule.selector)]
+    assert sorted(found) == ["/a-640.jpg", "/b-900.jpg"]
 
 
 def test_bad_limits_and_labels_say_what_is_wrong():

@@ -256,7 +256,7 @@ def test_materialize_resumes_after_a_kill_without_duplicates(monkeypatch):
     folder = data.materialize("avatars", 24, limit=10, seed=4, progress=False)
     assert folder == reference
     assert read_manifest(folder / "manifest.csv") == expected
-    bookkeeping = ["manifest.csv", "problems.csv", "recipe.json"]
+    bookkeeping = ["manifest.csv", "problems.csv", "recipe.json", "verified.json"]
     assert sorted(os.listdir(folder)) == sorted([e.path for e in expected] + bookkeeping)
 
 
@@ -277,6 +277,28 @@ def test_a_corrupt_cached_image_is_rendered_again_not_fatal(caplog):
     assert "2 cached image(s) missing or corrupt" in caplog.text
 
 
+def test_a_cached_rendering_is_hashed_again_only_where_a_file_changed(monkeypatch):
+    folder = data.materialize("avatars", 24, limit=6, seed=2, progress=False)
+    expected = read_manifest(folder / "manifest.csv")
+    hashed = []
+    real = dataset_module.sha256_file
+    monkeypatch.setattr(dataset_module, "sha256_file", lambda path: hashed.append(path.name) or real(path))
+    data.load_images("avatars", 24, limit=6, seed=2, progress=False)
+    assert hashed == []  # unchanged since its stamp: not read again
+    touched = folder / expected[3].path
+    os.utime(touched, ns=(time.time_ns(), time.time_ns() + 10**9))  # same bytes, a new mtime: a suspect
+    data.load_images("avatars", 24, limit=6, seed=2, progress=False)
+    assert hashed == [expected[3].path]
+    hashed.clear()
+    data.load_images("avatars", 24, limit=6, seed=2, progress=False)
+    assert hashed == []  # verified again, stamped again
+    flipped = bytearray(touched.read_bytes())
+    flipped[-20] ^= 0xFF  # same size, other bytes, new mtime
+    touched.write_bytes(bytes(flipped))
+    ds = data.load_images("avatars", 24, limit=6, seed=2, progress=False)
+    assert hashed == [expected[3].path] and sha256_file(touched) == expected[3].sha256 and len(ds) == 6
+
+
 def test_a_leftover_corrupt_png_from_an_interrupted_run_is_not_reused(monkeypatch):
     reference = data.materialize("photos", 16, limit=3, progress=False)
     expected = read_manifest(reference / "manifest.csv")
@@ -284,3 +306,12 @@ def test_a_leftover_corrupt_png_from_an_interrupted_run_is_not_reused(monkeypatc
     (reference / expected[0].path).write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     folder = data.materialize("photos", 16, limit=3, progress=False)
     assert read_manifest(folder / "manifest.csv") == expected
+
+
+def test_count_checks_belong_to_one_source_object():
+    from toonlab.data.registry import get_spec
+    from toonlab.data.sources.folder import FolderSource
+
+    first, second = FolderSource(get_spec("toyhollywood")), FolderSource(get_spec("toyhollywood"))
+    assert first.count_checks == [] and first.count_checks is not second.count_checks
+    assert not first.count_checks_done

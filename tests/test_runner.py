@@ -199,20 +199,82 @@ def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
     assert fingerprint(chapter, {"seed": 0}, book_root) != before  # numpy upgraded: run again
 
 
-def test_the_cache_key_follows_downloaded_data_manifests(book_root, tmp_path, monkeypatch):
+def test_ipython_syntax_does_not_hide_a_cells_imports(book_root):
+    from toonlab.book import dependencies
+
+    add_chapter(book_root, "01_demo", ["files = !ls\nimport yaml", "np?\nimport numpy as np",
+                                       "%%time\nimport PIL.Image", "%matplotlib inline\nfrom packaging import version"])
+    imports = dependencies.notebook_imports(discover(book_root / "notebooks")[0].source)
+    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= imports
+
+
+def test_source_manifest_digests_hash_only_the_named_sources_under_root(book_root, monkeypatch):
+    from toonlab.book import dependencies
+    from toonlab.paths import source_manifest_path
+
+    monkeypatch.delenv("TOONLAB_CACHE", raising=False)
+    monkeypatch.delenv("TOONLAB_ROOT", raising=False)  # ``root`` alone says where the cache is
+    manifest = book_root / ".cache/data/comic/manifest.csv"
+    assert source_manifest_path("comic", book_root) == manifest
+    assert dependencies.source_manifest_digests(["comic"], book_root) == {"comic": "missing"}
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("path,label,sha256,bytes,attributes\na.png,x,00,1,{}\n")
+    (book_root / ".cache/data/other").mkdir()
+    (book_root / ".cache/data/other/manifest.csv").write_text("unrelated\n")
+    digests = dependencies.source_manifest_digests(["comic"], book_root)
+    assert list(digests) == ["comic"] and digests["comic"] != "missing"
+    assert not (book_root / ".cache/data/files").exists()  # nothing created
+
+
+# A chapter that loads a folder source: the data layer writes the source's manifest and notes its use.
+LOAD_SOURCE = """
+import os
+from toonlab.paths import note_source_used, source_manifest_path
+manifest = source_manifest_path("x")
+manifest.parent.mkdir(parents=True, exist_ok=True)
+if not manifest.is_file():
+    manifest.write_text("path,label,sha256,bytes,attributes\\na.png,x,00,1,{}\\n")
+note_source_used("x")
+"""
+
+
+def test_the_cache_key_follows_the_data_manifests_a_chapter_used_and_no_other(book_root, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TOONLAB_CACHE", str(cache))
+    add_chapter(book_root, "01_demo", [LOAD_SOURCE])
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
+    record = recorded_run(book_root / "book/chapters/01_demo.ipynb")
+    assert list(record["environment"]["source_manifests"]) == ["x"]  # what it loaded, written by itself
+    # its own manifest, written during its run, is part of the stored key: the next run is cached
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached"]
+    # another data set downloaded (or a rendered cache written): still cached
+    (cache / "data/other").mkdir(parents=True)
+    (cache / "data/other/manifest.csv").write_text("path,label,sha256,bytes,attributes\nb.png,y,11,1,{}\n")
+    (cache / "data/x/r64-pad-s0-nall-abc").mkdir()
+    (cache / "data/x/r64-pad-s0-nall-abc/manifest.csv").write_text("rendered\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached"]
+    # the data it used changed: it runs again
+    (cache / "data/x/manifest.csv").write_text("path,label,sha256,bytes,attributes\na.png,x,22,1,{}\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached"]
+    assert not list((book_root / "book/chapters").glob(".*.sources"))
+
+
+def test_a_folder_source_notes_that_a_chapter_loaded_it(tmp_path, monkeypatch):
+    from toonlab.data.registry import get_spec
+    from toonlab.data.sources.folder import FolderSource
+    from toonlab.paths import SOURCES_USED_ENV
+
     monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path / "cache"))
-    add_chapter(book_root, "01_demo")
-    chapter = discover(book_root / "notebooks")[0]
-    before = fingerprint(chapter, {"seed": 0}, book_root)
-    rendered = tmp_path / "cache/data/comic/r64-pad-s0-nall-abc/manifest.csv"  # an output, not an input
-    rendered.parent.mkdir(parents=True)
-    rendered.write_text("path,label,sha256,bytes,attributes\n")
-    assert fingerprint(chapter, {"seed": 0}, book_root) == before
-    (tmp_path / "cache/data/comic/manifest.csv").write_text("path,label,sha256,bytes,attributes\na.png,x,00,1,{}\n")
-    with_download = fingerprint(chapter, {"seed": 0}, book_root)
-    assert with_download != before
-    (tmp_path / "cache/data/comic/manifest.csv").write_text("path,label,sha256,bytes,attributes\na.png,x,11,1,{}\n")
-    assert fingerprint(chapter, {"seed": 0}, book_root) != with_download
+    monkeypatch.setenv(SOURCES_USED_ENV, str(tmp_path / "used"))
+    folder = tmp_path / "images" / "cats"
+    folder.mkdir(parents=True)
+    from PIL import Image
+    Image.new("RGB", (4, 4)).save(folder / "a.png")
+    source = FolderSource(get_spec("toyhollywood"))
+    source.manifest(tmp_path / "images")
+    assert (tmp_path / "used").read_text().split() == ["toyhollywood"]
+    assert source.manifest_path() == tmp_path / "cache/data/toyhollywood/manifest.csv"
 
 
 def test_an_upgraded_package_reruns_the_chapter_and_is_recorded(book_root, monkeypatch):

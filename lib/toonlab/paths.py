@@ -38,9 +38,33 @@ def results_dir(profile: str, chapter: str, root: Path | None = None) -> Path:
     return (root or repo_root()) / "results" / profile / chapter
 
 
+def cache_root(root: Path | None = None) -> Path:
+    """Where the git-ignored cache lives (not created): ``TOONLAB_CACHE``, else ``<root>/.cache``."""
+    return Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else (root or repo_root()) / ".cache"
+
+
 def cache_dir(*parts: str) -> Path:
     """A git-ignored cache folder (downloads, derived files); ``TOONLAB_CACHE`` moves it."""
-    base = Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else repo_root() / ".cache"
-    path = base.joinpath(*parts)
+    path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# A folder or Kaggle source records the sha256 of every file it read here; the book runner's cache key
+# hashes the ones a chapter used. One layout for both (toonlab.data.sources.folder, toonlab.book).
+SOURCE_MANIFEST = ("data", "{name}", "manifest.csv")
+SOURCES_USED_ENV = "TOONLAB_SOURCES_USED"  # set by the book runner: a file a chapter's kernel appends to
+
+
+def source_manifest_path(name: str, root: Path | None = None) -> Path:
+    """``<cache>/data/<name>/manifest.csv`` (nothing created)."""
+    return cache_root(root).joinpath(*(part.format(name=name) for part in SOURCE_MANIFEST))
+
+
+def note_source_used(name: str) -> None:
+    """Tell the book runner (when it runs this kernel) that data source ``name`` was loaded, so its manifest
+    becomes part of this chapter's cache key - and no other source's manifest does."""
+    log = os.environ.get(SOURCES_USED_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:  # one short line per call: appends do not interleave
+            handle.write(name + "\n")

@@ -81,7 +81,10 @@ def data_files(root: Path) -> list[Path]:
             if p.is_file() and not p.name.startswith(".") and not DATA_SKIP_DIRS.intersection(p.relative_to(data).parts)]
 
 
-def fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str:
+def fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path,
+                env: dict[str, Any] | None = None) -> str:
+    """The chapter's cache key; ``env`` is its :func:`environment` (computed here, with no data source, if
+    not given)."""
     digest = hashlib.sha256()
     digest.update(b"notebook\0" + hashlib.sha256(chapter.source.read_bytes()).digest())
     digest.update(b"parameters\0" + json.dumps(parameters, sort_keys=True, default=str).encode())
@@ -89,15 +92,19 @@ def fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str
     _hash_files(digest, root, lib_files(root))
     digest.update(b"data\0")
     _hash_files(digest, root, data_files(root))
-    digest.update(b"environment\0" + json.dumps(environment(chapter, root), sort_keys=True).encode())
+    env = environment(chapter, root) if env is None else env
+    digest.update(b"environment\0" + json.dumps(env, sort_keys=True).encode())
     return digest.hexdigest()
 
 
-def environment(chapter: Chapter, root: Path) -> dict[str, Any]:
-    """What a chapter depends on outside the checkout: package versions it imports, downloaded data manifests."""
+def environment(chapter: Chapter, root: Path, sources: Iterable[str] = (),
+                packages: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a chapter depends on outside the checkout: the package versions it imports (``packages`` if
+    already computed) and the manifests of the data ``sources`` it loaded (toonlab.book.dependencies)."""
     from toonlab.book.dependencies import chapter_packages, source_manifest_digests
 
-    return {"packages": chapter_packages(chapter.source, root), "source_manifests": source_manifest_digests()}
+    return {"packages": chapter_packages(chapter.source, root) if packages is None else packages,
+            "source_manifests": source_manifest_digests(sources, root)}
 
 
 def recorded_run(executed: Path) -> dict[str, Any] | None:

@@ -11,9 +11,13 @@ diffusers changes schedulers) and a re-downloaded data set (a Kaggle folder's ma
   each distribution's own requirements are added, transitively (diffusers brings huggingface-hub,
   safetensors ...). The result is a superset of what runs, which errs towards re-running.
 * :func:`source_manifest_digests` hashes the manifests the folder and Kaggle sources write into the
-  cache when their files are first read (``<cache>/data/<name>/manifest.csv``: one sha256 per file),
-  so a changed download re-runs the chapters. Committed manifests are under ``data/`` and already in
-  the fingerprint.
+  cache when their files are first read (``<cache>/data/<name>/manifest.csv``: one sha256 per file) -
+  only those of the sources the chapter loaded. Which those are is known only once it ran: the kernel
+  notes each source it loads (:func:`toonlab.paths.note_source_used`) in a file the runner names, the
+  runner stores the list and the digests with the executed notebook and recomputes the key after the
+  run; the next run hashes the stored sources' manifests as they are now. So a changed download re-runs
+  the chapters that use it, and no other. Committed manifests are under ``data/`` and already in the
+  fingerprint.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import importlib.util
 import json
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGE = "toonlab"
@@ -72,16 +77,29 @@ def _relative_imports(source: str, module: str, is_package: bool) -> set[str]:
     return names
 
 
+def _as_python(source: str) -> list[str]:
+    """A code cell as plain Python: IPython syntax (``%magic``, ``x = !ls``, ``obj?``) turned into calls by
+    IPython's own transformer, so one such line does not hide the cell's imports from :mod:`ast`. A cell
+    magic's body (``%%time``) becomes a string there: it is returned too, as Python of its own."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # no IPython: drop the lines that are plainly not Python
+        return ["\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())]
+    pieces = [TransformerManager().transform_cell(source)]
+    if source.lstrip().startswith("%%"):
+        pieces += _as_python(source.lstrip().split("\n", 1)[1] if "\n" in source.lstrip() else "")
+    return pieces
+
+
 def notebook_imports(notebook: Path) -> set[str]:
-    """Modules imported by the code cells of a notebook (IPython magics and shell lines skipped)."""
+    """Modules imported by the code cells of a notebook (IPython syntax transformed first, see _as_python)."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
     names: set[str] = set()
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
-        source = "".join(cell.get("source", []))
-        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-        names |= _imports(source)
+        for piece in _as_python("".join(cell.get("source", []))):
+            names |= _imports(piece)
     return names
 
 
@@ -185,10 +203,21 @@ def chapter_packages(notebook: Path, root: Path) -> dict[str, str]:
     return versions
 
 
-def source_manifest_digests() -> dict[str, str]:
-    """sha256 of each ``<cache>/data/<source>/manifest.csv`` (what was downloaded or found in a folder)."""
-    from toonlab.paths import cache_dir
+def source_manifest_digests(names: Iterable[str], root: Path) -> dict[str, str]:
+    """sha256 of the manifest of each data source in ``names`` (``<cache>/data/<name>/manifest.csv``, the cache
+    of the checkout at ``root`` unless ``TOONLAB_CACHE`` moves it); ``"missing"`` for one not there. Only the
+    sources a chapter loaded: another chapter's download must not invalidate it."""
+    from toonlab.paths import source_manifest_path
 
-    data = cache_dir("data")
-    return {path.parent.name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(data.glob("*/manifest.csv"))}
+    digests = {}
+    for name in sorted(set(names)):
+        path = source_manifest_path(name, root)
+        digests[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    return digests
+
+
+def sources_used(log: Path) -> list[str]:
+    """The data sources a chapter's kernel noted it loaded (:func:`toonlab.paths.note_source_used`)."""
+    if not log.is_file():
+        return []
+    return sorted({line.strip() for line in log.read_text(encoding="utf-8").splitlines() if line.strip()})

@@ -2,8 +2,8 @@
 
 For each chapter: merge the profile's parameters (``notebooks/params/<profile>.yaml``), check them against
 the notebook's declared parameters, skip the chapter when its fingerprint (notebook, parameters, ``lib/``,
-``data/``, the versions of the packages the chapter imports, downloaded data manifests) matches the last
-successful run, otherwise execute it into a temporary file and move it into place only when every cell
+``data/``, the versions of the packages the chapter imports, the manifests of the data sources its last
+run loaded) matches the last successful run, otherwise execute it into a temporary file and move it into place only when every cell
 succeeded.
 A failure names the chapter, the cell and the error, and leaves no executed notebook for that chapter
 (a stale one would show outdated numbers in the book).
@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from toonlab import atomic
-from toonlab.book.chapters import METADATA_KEY, Chapter, discover, environment, fingerprint, is_up_to_date, select
+from toonlab.book.chapters import (METADATA_KEY, Chapter, discover, environment, fingerprint, is_up_to_date,
+                                   recorded_run, select)
+from toonlab.book.dependencies import chapter_packages, sources_used
 from toonlab.params import ParameterError, profile_params
-from toonlab.paths import ROOT_ENV, repo_root
+from toonlab.paths import ROOT_ENV, SOURCES_USED_ENV, repo_root
 
 DEFAULT_CELL_TIMEOUT_S = 1800
 
@@ -82,8 +84,9 @@ def chapter_parameters(chapter: Chapter, profile: str, params_dir: Path) -> dict
 
 
 def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any], target: Path, root: Path,
-             cell_timeout: int) -> float:
-    """Run one notebook into ``target`` (atomically); return its wall time in seconds."""
+             cell_timeout: int, finish: Callable[[], dict[str, Any]] = dict) -> float:
+    """Run one notebook into ``target`` (atomically); return its wall time in seconds. ``finish`` gives the
+    record's fields known only after a successful run (the cache key, with the data sources loaded)."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -103,7 +106,7 @@ def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any
             raise ChapterFailed(chapter.stem, None, type(error).__name__, str(error)) from error
         elapsed = time.perf_counter() - start
         notebook = nbformat.read(str(partial), as_version=4)
-        notebook.metadata[METADATA_KEY] = {**record, "wall_time_s": round(elapsed, 2)}
+        notebook.metadata[METADATA_KEY] = {**record, **finish(), "wall_time_s": round(elapsed, 2)}
         nbformat.write(notebook, str(partial))
     return elapsed
 
@@ -136,17 +139,34 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
     report = RunReport(profile)
     for chapter, parameters in tqdm(planned, desc=f"chapters ({profile})", unit="chapter"):
         target = chapter.executed(out_dir)
-        key = fingerprint(chapter, parameters, root)
+        packages = chapter_packages(chapter.source, root)  # once per chapter: it reads every module it reaches
+        # The data sources the last run loaded (stored with it), their manifests as they are now.
+        previous = (recorded_run(target) or {}).get("environment") or {}
+        used = sorted(previous.get("source_manifests") or {})
+        key = fingerprint(chapter, parameters, root, environment(chapter, root, used, packages))
         if not force and is_up_to_date(target, key):
             report.results.append(ChapterResult(chapter.stem, "cached"))
             echo(f"{chapter.stem}: unchanged since its last run, skipped")
             continue
         target.unlink(missing_ok=True)  # never leave a stale result behind if this run fails
-        # The fingerprint covers the package versions the chapter imports; the record keeps them readable.
-        record = {"fingerprint": key, "profile": profile, "parameters": dict(parameters), "status": "ok",
-                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "environment": environment(chapter, root)}
-        elapsed = _execute(chapter, parameters, record, target, root, cell_timeout)
+        record = {"profile": profile, "parameters": dict(parameters), "status": "ok",
+                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        sources_log = out_dir / f".{chapter.stem}.sources"
+        sources_log.unlink(missing_ok=True)
+        os.environ[SOURCES_USED_ENV] = str(sources_log)  # the kernel notes each data source it loads there
+
+        def finish(chapter: Chapter = chapter, parameters: dict[str, Any] = parameters,
+                   packages: dict[str, str] = packages, sources_log: Path = sources_log) -> dict[str, Any]:
+            # The key of what this run used: its data sources' manifests as it left them (it may have written
+            # them), so the next run of an unchanged chapter is cached. The record keeps the inputs readable.
+            env = environment(chapter, root, sources_used(sources_log), packages)
+            return {"fingerprint": fingerprint(chapter, parameters, root, env), "environment": env}
+
+        try:
+            elapsed = _execute(chapter, parameters, record, target, root, cell_timeout, finish)
+        finally:
+            os.environ.pop(SOURCES_USED_ENV, None)
+            sources_log.unlink(missing_ok=True)
         report.results.append(ChapterResult(chapter.stem, "ran", elapsed))
         echo(f"{chapter.stem}: executed in {elapsed:.1f} s")
     return report

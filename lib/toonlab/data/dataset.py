@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from toonlab import atomic
 from toonlab.data.errors import CorruptItemError, DataSourceError
 from toonlab.data.images import encode_png, fit_square
-from toonlab.data.checks import recorded_checks
+from toonlab.data.checks import CountCheck, recorded_checks
 from toonlab.data.manifest import ManifestEntry, read_manifest, sha256_bytes, sha256_file, write_manifest
 from toonlab.data.registry import FITS, SourceSpec, get_spec
 from toonlab.data.sources import Item, make_source
@@ -101,7 +101,8 @@ def materialize(
     ``limit`` keeps a seeded random subset (for ``avatars``: how many to draw); ``fit`` overrides the
     registry's pad/crop; ``label`` names an attribute to use as the class label instead of the default.
     The folder holds ``<key>.png`` files, ``manifest.csv`` (path, label, sha256, bytes, attributes),
-    ``problems.csv`` (files that could not be used) and ``recipe.json``.
+    ``problems.csv`` (files that could not be used), ``recipe.json`` and ``verified.json`` (when each file
+    last matched its checksum, so a later load hashes only files that changed since).
     """
     spec = get_spec(name)
     fit = fit or spec.fit
@@ -145,16 +146,37 @@ def materialize(
         sample = "; ".join(f"{p.name}: {p.reason}" for p in problems[:3])
         raise DataSourceError(f"no image of {name!r} could be used ({len(problems)} problems, e.g. {sample})")
     _write_problems(folder / "problems.csv", problems)
+    _write_verified(folder, entries)  # each file was just written or checked against its sha256
     write_manifest(folder / "manifest.csv", entries)  # last: its presence marks the folder complete
     if problems:
         log.warning("%s: %d image(s) skipped: %s", name, len(problems), ", ".join(p.name for p in problems[:10]))
     return folder
 
 
+VERIFIED = "verified.json"  # {file: [size, mtime_ns]} when its sha256 last matched the manifest
+
+
+def _stat_key(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _write_verified(folder: Path, entries: Sequence[ManifestEntry]) -> None:
+    atomic.write_json(folder / VERIFIED, {e.path: _stat_key(folder / e.path) for e in entries})
+
+
 def _verified_cache(folder: Path) -> dict[str, str] | None:
     """None when ``folder`` is a complete cached rendering whose files all match its manifest; otherwise the
     sha256 the manifest recorded per file ({} without a manifest), after removing the files that differ and
-    the manifest, so that :func:`materialize` renders exactly those again."""
+    the manifest, so that :func:`materialize` renders exactly those again.
+
+    Hashing every PNG on every load is what a large data set cannot afford, so a file is hashed only when it
+    is a suspect: its size differs from the manifest's (then it is bad without hashing) or its size and
+    modification time differ from ``verified.json``, the stamp written when it last matched. A corruption
+    that keeps both size and mtime (bit rot under a file system that hides it) is left to the decoder."""
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
         return {}
@@ -164,14 +186,31 @@ def _verified_cache(folder: Path) -> dict[str, str] | None:
         log.warning("%s is unreadable (%s): rendering the folder again", manifest, error)
         manifest.unlink()
         return {}
-    bad = [e for e in entries if not (folder / e.path).is_file() or sha256_file(folder / e.path) != e.sha256]
+    try:
+        stamp = json.loads((folder / VERIFIED).read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    stamp = stamp if isinstance(stamp, dict) else {}
+    bad, hashed = [], False
+    for entry in entries:
+        path = folder / entry.path
+        key = _stat_key(path)
+        if key is None or key[0] != entry.bytes:
+            bad.append(entry)
+        elif stamp.get(entry.path) != key:
+            hashed = True
+            if sha256_file(path) != entry.sha256:
+                bad.append(entry)
     if not bad:
+        if hashed:
+            _write_verified(folder, entries)
         return None
     log.warning("%s: %d cached image(s) missing or corrupt (%s): rendering them again", folder, len(bad),
                 ", ".join(e.path for e in bad[:5]))
     for entry in bad:
         (folder / entry.path).unlink(missing_ok=True)
     manifest.unlink()
+    (folder / VERIFIED).unlink(missing_ok=True)
     return {e.path: e.sha256 for e in entries}
 
 
@@ -211,10 +250,9 @@ class ImageDataset(torch.utils.data.Dataset):
     counts its registry entry reports, see :mod:`toonlab.data.checks`) and ``folder``.
     """
 
-    count_checks: list = []  # set by load_images
-
     def __init__(self, folder: Path, name: str = "", preload: bool | None = None) -> None:
         self.folder = Path(folder)
+        self.count_checks: list[CountCheck] = []  # set by load_images
         self.name = name or self.folder.parent.name
         entries = read_manifest(self.folder / "manifest.csv")
         self.classes: list[str] = sorted({entry.label for entry in entries})

@@ -20,9 +20,9 @@ from toonlab.paths import repo_root
 KINDS = ("emoji", "avatars", "photos", "kaggle", "folder")
 FITS = ("pad", "crop")
 _REQUIRED = ("profile", "kind", "license", "origin", "obtain")
-WEIGHTS_SECTION = "weights"
+WEIGHTS_SECTION = "weights"  # not a source: sha256 of the networks trained here and committed
 REPORTED = {"images": "reported_images", "classes": "reported_classes"}  # checked on disk by data.checks
-ON_MISMATCH = ("warn", "error")  # not a source: sha256 of the networks trained here and committed
+ON_MISMATCH = ("warn", "error")  # what a count that differs from the reported one does
 
 
 @dataclass(frozen=True)

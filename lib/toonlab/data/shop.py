@@ -360,7 +360,8 @@ class FixtureShop:
                                                for f in ("endless_pagination",) if f in faults])
 
     # Paths are spelled with the query sorted by key, the crawler's canonical form, so that the URLs a test
-    # expects are the URLs the crawler records.
+    # expects are the URLs the crawler records - except in the Tracked category, whose links keep OpenCart's
+    # natural order (route first), as a real shop's do: the crawler must fetch them as spelled.
     @staticmethod
     def _category_path(cid: int, page: int) -> str:
         prefix = "" if page == 1 else f"page={page}&"
@@ -369,6 +370,15 @@ class FixtureShop:
     @staticmethod
     def _product_path(pid: int) -> str:
         return f"/index.php?product_id={pid}&route=product/product"
+
+    def _natural(self, path: str, label: str) -> str:
+        """``path`` in OpenCart's own query order (``route`` first) for the Tracked category's links."""
+        if PAGINATION_FAULTS["changing_tracking_parameter"] != label or \
+                "changing_tracking_parameter" not in self.faults:
+            return path
+        base, query = path.split("?", 1)
+        pieces = query.split("&")
+        return base + "?" + "&".join(sorted(pieces, key=lambda piece: not piece.startswith("route=")))
 
     def _tracking(self, label: str) -> str:
         """The changing tracking parameters of the Tracked category's links (a new shopsid per request)."""
@@ -381,7 +391,7 @@ class FixtureShop:
 
     def _home_page(self) -> bytes:
         links = "".join(
-            f"<li><a href='{html.escape(self._category_path(cid, 1) + self._tracking(label))}'>"
+            f"<li><a href='{html.escape(self._natural(self._category_path(cid, 1), label) + self._tracking(label))}'>"
             f"{html.escape(label)}</a></li>"
             for cid, label in enumerate(self.labels, start=1)
         )
@@ -399,18 +409,18 @@ class FixtureShop:
         chunk = items[(shown - 1) * self.per_page: shown * self.per_page]
         thumbs = "".join(
             "<div class='product-layout'><div class='product-thumb'><div class='caption'>"
-            f"<h4><a href='{html.escape(self._product_path(pid) + self._tracking(label))}'>"
+            f"<h4><a href='{html.escape(self._natural(self._product_path(pid), label) + self._tracking(label))}'>"
             f"{html.escape(product.name)}</a></h4></div></div></div>"
             for pid, product, _ in chunk
         )
         links = []
         last = page + 1 if endless else pages
         for number in range(1, last + 1):
-            href = html.escape(self._category_path(cid, number) + self._tracking(label))
+            href = html.escape(self._natural(self._category_path(cid, number), label) + self._tracking(label))
             links.append(f"<li class='active'><span>{number}</span></li>" if number == page
                          else f"<li><a href='{href}'>{number}</a></li>")
         if page < last:
-            href = self._category_path(cid, page + 1) + self._tracking(label)
+            href = self._natural(self._category_path(cid, page + 1), label) + self._tracking(label)
             links.append(f"<li><a href='{html.escape(href)}'>&gt;</a></li>")
         elif "self_linking_last_page" in self.faults and label == PAGINATION_FAULTS["self_linking_last_page"]:
             # OpenCart-style: the last page's "next" is itself with sort and order added, in another order.
@@ -565,7 +575,9 @@ def fixture_site_config(base_url: str, **politeness: Any) -> dict[str, Any]:
         "next_page": "ul.pagination a",
         "product_links": ".product-thumb h4 a",
         "image_links": [{"selector": "ul.thumbnails a.thumbnail", "attr": "href"},
-                        {"selector": "ul.thumbnails img[srcset], ul.thumbnails picture", "attr": "auto"}],
+                        # an <img srcset> inside <picture> belongs to the picture rule: one rendition, not two
+                        {"selector": "ul.thumbnails img[srcset]:not(picture img), ul.thumbnails picture",
+                         "attr": "auto"}],
         "label": {"selector": "h2"},
         "drop_params": ["shopsid"],  # the shop's own session parameter (utm_source is on the built-in list)
         "politeness": politeness,

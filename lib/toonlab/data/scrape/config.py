@@ -10,10 +10,11 @@ images. Every key, with its default::
     product_links: ".product-thumb h4 a"    # on listings: links to product pages
     image_links:                            # on product pages: where the full-size images are
       - {selector: "ul.thumbnails a.thumbnail", attr: href}
-      - {selector: "ul.thumbnails img[srcset], ul.thumbnails picture", attr: auto}
+      - {selector: "ul.thumbnails img[srcset]:not(picture img), ul.thumbnails picture", attr: auto}
     label: {selector: "h2", fallback: link_text}   # the class label: see "The label rule" below
     drop_params: [shopsid]                  # more query parameters to ignore (see "URLs" below)
-    drop_default_params: true               # also ignore the built-in tracking/session list
+    drop_default_params: true               # also ignore the built-in tracking/session list ...
+    keep_params: []                         # ... except these names
     max_products: null                      # stop after this many product pages (a partial crawl)
     limits: {max_pages: 50000, max_requests: 250000, max_pages_per_category: 1000, stale_pages: 3}
     politeness: {delay: 1.0, concurrency: 2, timeout: 20, retries: 3, ...}   # see Politeness
@@ -34,17 +35,26 @@ not followed. The manifest says which step labelled each image (column ``label_f
 
 **Image rules.** ``attr`` is an attribute name (``href``, ``src``, ``data-src`` ...), a ``*srcset``
 attribute (parsed as the HTML standard says, the largest candidate taken: by ``w`` descriptor, else by
-``x``), or ``auto``: ``<a>`` -> ``href``; ``<img>`` -> the largest of ``srcset``, ``data-srcset`` and the
-lazy-loading attributes ``data-src``, ``data-lazy-src``, ``data-original``, then ``src``; ``<picture>``
--> every ``<source srcset>`` and its ``<img>``. ``data:`` placeholders are ignored
+``x``), or ``auto``: ``<a>`` -> ``href``; ``<img>`` -> the largest of ``srcset``, ``data-srcset``,
+``data-lazy-srcset`` and the lazy-loading attributes ``data-src``, ``data-lazy-src``, ``data-original``,
+then ``src``; ``<picture>`` -> every ``<source srcset>`` and its ``<img>``. Unfetchable candidates
+(``data:`` placeholders, ``blob:``, empty) are dropped before the largest is chosen
 (:mod:`toonlab.data.scrape.srcset`).
 
 **URLs.** Every link is made absolute and canonical before the visited check and before it is fetched
 (:mod:`toonlab.data.scrape.urls`): lower-case scheme and host, no default port, no fragment, no
 ``;jsessionid=``, the query sorted by key, and tracking/session parameters removed - the built-in list
-(``utm_*``, ``gclid``, ``fbclid``, ``sid``, ``sessionid``, ``PHPSESSID`` ...) plus ``drop_params``
-(exact names, or ``prefix*``). A parameter that changes on every request and is on neither list is
-still caught by ``limits.stale_pages``.
+(``utm_*``, ``gclid``, ``fbclid``, ``sessionid``, ``PHPSESSID`` ...) plus ``drop_params`` (exact names,
+or ``prefix*``), less ``keep_params`` (names of the built-in list this site needs, e.g. a ``cfid`` that
+selects content). The canonical URL is the visited key; the URL fetched is the one found on the page
+(a signed CDN URL must keep its query as it was).
+
+A parameter that changes on every request and is on neither list makes every link look new. Whether
+``limits.stale_pages`` still ends such a category depends on the shop: it counts products new to the
+category by their *path* (no query) as long as the category's listings show that paths tell products
+apart (``/product/toy-1?trk=...``), so repeats are seen and the category ends; on a shop whose products
+differ only in the query (OpenCart's ``index.php?product_id=...``) it compares whole URLs, and only
+``limits.max_pages_per_category`` ends the category - put the parameter in ``drop_params``.
 
 **When the crawl stops** (every stop is recorded, with its reason, in ``summary.json`` and the summary
 text; :data:`toonlab.data.scrape.crawler.STOP_REASONS`):
@@ -52,10 +62,13 @@ text; :data:`toonlab.data.scrape.crawler.STOP_REASONS`):
 * ``frontier_exhausted``: every URL found was handled - the normal end;
 * ``max_products``: that many product pages were queued; no further listing page is read, the queued
   products and their images are still fetched;
-* ``limits.max_pages``: HTML pages fetched (start, listing, product), a budget for the whole crawl;
+* ``limits.max_pages``: HTML page fetches attempted (start, listing, product), a budget for the whole
+  crawl - a page that failed counts, and so does each round a page waits for an unreachable robots.txt;
 * ``limits.max_requests``: HTTP requests of any kind, retries and robots.txt included;
 * per category (the crawl goes on with the other categories): ``stale_pages`` - after this many listing
-  pages in a row brought no product URL the crawl had not seen, their "next" links are not followed
+  pages in a row (along a chain of "next" links) brought no product new to *this* category (a product
+  listed by another category first still counts, so cross-listed categories reach their own pages; see
+  "URLs" for how a product is recognised), their "next" links are not followed
   (endless or calendar-style pagination, a last page linking to itself under a new query string);
   ``max_pages_per_category`` - at most this many listing pages per category are queued;
 * ``robots_unavailable`` (per host): see :class:`Politeness`.
@@ -129,7 +142,7 @@ class Politeness:
 class Limits:
     """Termination guarantees: budgets that end a crawl whatever the shop does (see the module docstring)."""
 
-    max_pages: int = 50_000  # HTML pages fetched in the whole crawl
+    max_pages: int = 50_000  # HTML page fetches attempted in the whole crawl (failed ones too)
     max_requests: int = 250_000  # HTTP requests of any kind (retries and robots.txt included)
     max_pages_per_category: int = 1_000  # listing pages queued per category
     stale_pages: int = 3  # stop following "next" after this many listing pages in a row with no new product URL
@@ -166,6 +179,7 @@ class SiteConfig:
     max_products: int | None = None  # stop after this many product pages (a partial crawl)
     drop_params: tuple[str, ...] = ()  # query parameters ignored in URLs, besides the built-in list
     drop_default_params: bool = True
+    keep_params: tuple[str, ...] = ()  # names of the built-in drop list this site needs kept
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> "SiteConfig":
@@ -174,7 +188,8 @@ class SiteConfig:
         missing = [k for k in required if not raw.get(k)]
         if missing:
             raise SiteConfigError(f"site configuration lacks {missing}; see toonlab.data.scrape.config for the format")
-        known_keys = {*required, "politeness", "limits", "max_products", "drop_params", "drop_default_params"}
+        known_keys = {*required, "politeness", "limits", "max_products", "drop_params", "drop_default_params",
+                      "keep_params"}
         unknown_keys = sorted(set(raw) - known_keys)
         if unknown_keys:
             raise SiteConfigError(f"unknown site settings {unknown_keys}; known: {sorted(known_keys)}")
@@ -197,11 +212,13 @@ class SiteConfig:
         if fallback not in LABEL_FALLBACKS:
             raise SiteConfigError(f"label.fallback must be one of {list(LABEL_FALLBACKS)}, got {fallback!r}")
         max_products = raw.get("max_products")
-        if max_products is not None and (not isinstance(max_products, int) or max_products < 1):
+        if max_products is not None and (not isinstance(max_products, int) or isinstance(max_products, bool)
+                                         or max_products < 1):
             raise SiteConfigError(f"max_products must be null or an int >= 1, got {max_products!r}")
-        drop = raw.get("drop_params") or []
-        if isinstance(drop, str):
-            drop = [drop]
+        drop_defaults = raw.get("drop_default_params", True)
+        if not isinstance(drop_defaults, bool):  # the string "false" would be truthy
+            raise SiteConfigError(f"drop_default_params must be true or false, got {drop_defaults!r}")
+        drop, keep = _names(raw, "drop_params"), _names(raw, "keep_params")
         return cls(
             name=str(raw["name"]),
             start_urls=tuple(str(u) for u in starts),
@@ -215,8 +232,9 @@ class SiteConfig:
             politeness=_section(Politeness, "politeness", raw.get("politeness")),
             limits=_section(Limits, "limits", raw.get("limits")),
             max_products=max_products,
-            drop_params=tuple(str(p) for p in drop),
-            drop_default_params=bool(raw.get("drop_default_params", True)),
+            drop_params=drop,
+            drop_default_params=drop_defaults,
+            keep_params=keep,
         )
 
     @classmethod
@@ -228,6 +246,16 @@ class SiteConfig:
         if not isinstance(raw, dict):
             raise SiteConfigError(f"{path} must be a mapping (see toonlab.data.scrape.config)")
         return cls.from_dict(raw, **overrides)
+
+
+def _names(raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A list of query parameter names (a single name may be given as a string)."""
+    names = raw.get(key) or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list):
+        raise SiteConfigError(f"{key} must be a list of query parameter names, got {names!r}")
+    return tuple(str(name) for name in names)
 
 
 def _section(cls: type, name: str, raw: dict[str, Any] | None) -> Any:

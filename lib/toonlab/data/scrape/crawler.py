@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urldefrag, urljoin, urlsplit
+from urllib.parse import parse_qs, urldefrag, urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup
 
@@ -38,10 +38,10 @@ from toonlab import atomic
 from toonlab.data.hashing import near_duplicate_pairs
 from toonlab.data.manifest import sha256_bytes
 from toonlab.data.scrape.config import SiteConfig
-from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable, _origin
+from toonlab.data.scrape.fetch import Fetcher, FetchError, Response, RobotsUnavailable, origin
 from toonlab.data.scrape.names import image_filename, inside, safe_label
 from toonlab.data.scrape.srcset import image_url
-from toonlab.data.scrape.state import CrawlState, Task, config_digest
+from toonlab.data.scrape.state import CrawlState, Task, changed_settings, config_digest, config_identity
 from toonlab.data.scrape.urls import DropList, canonical_url, drop_list
 from toonlab.data.scrape.validate import ImageInfo, RejectedImage, inspect_image
 
@@ -53,7 +53,7 @@ STOP_REASONS = {
     # the whole crawl
     "frontier_exhausted": "every URL found was handled (the normal end)",
     "max_products": "max_products product pages were queued; no further listing page was read",
-    "max_pages": "limits.max_pages HTML pages were fetched",
+    "max_pages": "limits.max_pages HTML page fetches were attempted (failed ones count)",
     "max_requests": "limits.max_requests HTTP requests were made",
     # one category (scope: the URL of its first page)
     "stale_pages": "limits.stale_pages listing pages in a row brought no new product URL; 'next' not followed",
@@ -117,12 +117,22 @@ class _Download:
     robots: RobotsUnavailable | None = None  # the host's robots.txt could not be read: wait, do not fail
 
 
-def _absolute(base: str, href: str | None, drop: DropList) -> str | None:
-    """``href`` made absolute against ``base`` and canonical; None for anything but http(s)."""
+def _absolute(base: str, href: str | None, drop: DropList) -> tuple[str, str | None] | None:
+    """``href`` made absolute against ``base``: (canonical URL, the URL as found if it differs); None for
+    anything but http(s)."""
     if not href:
         return None
     url, _fragment = urldefrag(urljoin(base, href.strip()))
-    return canonical_url(url, drop) if url.startswith(("http://", "https://")) else None
+    if not url.startswith(("http://", "https://")):
+        return None
+    canonical = canonical_url(url, drop)
+    return canonical, (url if url != canonical else None)
+
+
+def _path_only(url: str) -> str:
+    """``url`` without its query: what identifies a product on shops whose product URLs are paths."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 class CrawlPaused(RuntimeError):
@@ -130,16 +140,16 @@ class CrawlPaused(RuntimeError):
 
 
 class Crawler:
-    def __init__(self, config: SiteConfig, out: str | Path, progress: bool = True, sleep=time.sleep) -> None:
+    def __init__(self, config: SiteConfig, out: str | Path, progress: bool = True) -> None:
         self.config = config
         self.out = Path(out)
         self.images_dir = self.out / "images"
         self.state_path = self.out / "state.json"
         self.progress = progress
         self.fetcher = Fetcher(config.politeness)
-        self.drop = drop_list(config.drop_params, config.drop_default_params)
-        self._sleep = sleep
+        self.drop = drop_list(config.drop_params, config.drop_default_params, config.keep_params)
         self._manifest_sha256 = ""
+        self._category_listed: dict[tuple[str, str], set[str]] = {}
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -169,17 +179,22 @@ class Crawler:
         if self.state_path.is_file():
             state = CrawlState.load(self.state_path)
             if state.config_digest != digest:
-                raise ValueError(
-                    f"{self.out} holds a crawl of another site configuration; choose another output folder or delete it"
-                )
-            if state.done and state.stop_reason in BUDGETS and self._budget_left(state, state.stop_reason):
+                changed = changed_settings(state.config, config_identity(self.config)) if state.config else []
+                what = (f"these settings changed since it started: {', '.join(changed)} (they decide which URLs "
+                        "are seen and how images are labelled; limits and politeness may change)" if changed
+                        else "its settings were not recorded, so which one changed cannot be said")
+                raise ValueError(f"{self.out} holds a crawl of another site configuration: {what}. Restore them, "
+                                 "or crawl into another output folder (or delete this one)")
+            # Not only a finished crawl: one killed after a budget stop, still fetching what it had queued, too.
+            if state.stop_reason in BUDGETS and self._budget_left(state, state.stop_reason):
                 self._reopen(state)
             if state.done and any(f["cause"] == "robots_unavailable" for f in state.failures):
                 self._retry_robots_failures(state)
             return state, True
-        state = CrawlState(config_digest=digest)
+        state = CrawlState(config_digest=digest, config=config_identity(self.config))
         for url in self.config.start_urls:
-            state.push(Task("start", canonical_url(url, self.drop)))
+            canonical = canonical_url(url, self.drop)
+            state.push(Task("start", canonical, fetch_url=url if url != canonical else None))
         self.out.mkdir(parents=True, exist_ok=True)
         state.save(self.state_path)
         return state, False
@@ -205,9 +220,10 @@ class Crawler:
     def _retry_robots_failures(self, state: CrawlState) -> None:
         """An unreachable robots.txt is a passing state (RFC 9309): a finished crawl run again asks again,
         for the URLs that gave up on it, in as many rounds as the first time."""
-        waited = [f.get("cause") == "robots_unavailable" and "task" in f for f in state.failures]
-        retry = [f for f, w in zip(state.failures, waited) if w]
-        state.failures = [f for f, w in zip(state.failures, waited) if not w]
+        retry, kept = [], []
+        for failure in state.failures:
+            (retry if failure.get("cause") == "robots_unavailable" and "task" in failure else kept).append(failure)
+        state.failures = kept
         state.stops = [s for s in state.stops if s["reason"] != "robots_unavailable"]
         for failure in retry:
             state.requeue(Task(**{**failure["task"], "robots_round": 0}))
@@ -231,14 +247,14 @@ class Crawler:
         if task.robots_round < politeness.robots_rounds:
             state.deferred.append(asdict(task))
             return
-        origin = _origin(task.url)
+        host = origin(task.url)
         self._fail(state, task, "robots_unavailable", f"{error.detail}; gave up after {task.robots_round} rounds",
                    error.attempts)
         state.failures[-1]["task"] = asdict(task)  # a later run asks again (see _retry_robots_failures)
         state.stop("robots_unavailable",
-                   f"robots.txt of {origin} could not be read in {politeness.robots_rounds} rounds "
+                   f"robots.txt of {host} could not be read in {politeness.robots_rounds} rounds "
                    f"{politeness.robots_cooldown:g} s apart; its URLs are recorded as failures (cause "
-                   "robots_unavailable), not as disallowed", scope=origin)
+                   "robots_unavailable), not as disallowed", scope=host)
 
     def _release_deferred(self, state: CrawlState) -> None:
         """Queue again the deferred URLs whose host may be asked again, after waiting for the first such host."""
@@ -246,7 +262,7 @@ class Crawler:
         pause = min(waits)
         if pause > 0:
             log.info("crawl %s: waiting %.1f s for an unreachable robots.txt", self.config.name, pause)
-            self._sleep(pause)
+            self.fetcher.wait(pause)
         waiting = []
         for raw in state.deferred:
             if self.fetcher.robots_wait(raw["url"]) > 0:
@@ -256,9 +272,9 @@ class Crawler:
         state.deferred = waiting
 
     def _soup(self, state: CrawlState, task: Task) -> BeautifulSoup | None:
-        state.count("page_visits")
+        state.count("page_visits")  # before the fetch: limits.max_pages bounds attempts, failed ones too
         try:
-            response = self.fetcher.get(task.url)
+            response = self.fetcher.get(task.fetch)
         except RobotsUnavailable as error:
             self._defer(state, task, error)
             return None
@@ -276,12 +292,13 @@ class Crawler:
             self._fail(state, task, "malformed_html", f"{type(error).__name__}: {error}")
             return None
 
-    def _links(self, soup: BeautifulSoup, base: str, selector: str) -> list[str]:
-        urls = []
+    def _links(self, soup: BeautifulSoup, base: str, selector: str) -> dict[str, str | None]:
+        """Canonical URL -> the URL as first found (None if the same), in page order."""
+        urls: dict[str, str | None] = {}
         for element in soup.select(selector):
-            url = _absolute(base, element.get("href"), self.drop)
-            if url and url not in urls:
-                urls.append(url)
+            found = _absolute(base, element.get("href"), self.drop)
+            if found and found[0] not in urls:
+                urls[found[0]] = found[1]
         return urls
 
     def _label(self, soup: BeautifulSoup, task: Task) -> tuple[str | None, str | None]:
@@ -308,22 +325,56 @@ class Crawler:
             return
         if task.kind == "start":
             for element in soup.select(self.config.category_links):
-                url = _absolute(task.url, element.get("href"), self.drop)
+                found = _absolute(task.fetch, element.get("href"), self.drop)
                 text = element.get_text(" ", strip=True) or None
-                if url and state.push(Task("listing", url, text, task.url, category=url)):
-                    state.categories.setdefault(url, {"label": text, "pages": 1})
+                if found and state.push(Task("listing", found[0], text, task.url, category=found[0],
+                                             fetch_url=found[1])):
+                    state.categories.setdefault(found[0], {"label": text, "pages": 1})
         elif task.kind == "listing":
             self._handle_listing(state, task, soup)
         else:  # product
             found = 0
             for rule in self.config.image_links:
                 for element in soup.select(rule.selector):
-                    url = _absolute(task.url, image_url(element, rule.attr), self.drop)
+                    url = _absolute(task.fetch, image_url(element, rule.attr), self.drop)
                     if url:
                         found += 1
-                        state.push(Task("image", url, task.label, task.url, label_from=task.label_from))
+                        state.push(Task("image", url[0], task.label, task.url, label_from=task.label_from,
+                                        fetch_url=url[1]))
             if not found:
                 self._fail(state, task, "no_images", "no element matched the image selectors")
+
+    def _new_to_category(self, category: str, info: dict[str, Any], listing_url: str, products: list[str]) -> int:
+        """How many of a listing page's product URLs this category has not listed before (the stale rule).
+
+        A product is identified by its path (scheme, host, path; no query) while the category's pages show
+        that paths tell products apart - so a session or tracking parameter on no drop list, new on every
+        request, does not make a product listed again look new. The category switches to whole canonical
+        URLs for good once a listing page shows otherwise: two product links with one path, or a product
+        path that is the listing's own (``index.php?product_id=...`` next to ``index.php?route=...``).
+        Only the stale rule uses this; what is queued and visited is always the canonical URL.
+        """
+        if info.get("by_path", True):
+            paths = {_path_only(url) for url in products}
+            if len(paths) < len(products) or _path_only(listing_url) in paths:
+                info["by_path"] = False
+        counted = "product_paths" if info.get("by_path", True) else "product_urls"
+        fresh = 0
+        for url in products:
+            for name, value in (("product_urls", url), ("product_paths", _path_only(url))):
+                seen = self._listed_in(category, info, name)
+                if value not in seen:
+                    seen.add(value)
+                    info.setdefault(name, []).append(value)
+                    fresh += name == counted
+        return fresh
+
+    def _listed_in(self, category: str, info: dict[str, Any], name: str) -> set[str]:
+        """The category's ``product_urls`` or ``product_paths`` (a list in the state) as a set, built once."""
+        key = (category, name)
+        if key not in self._category_listed:
+            self._category_listed[key] = set(info.setdefault(name, []))
+        return self._category_listed[key]
 
     def _handle_listing(self, state: CrawlState, task: Task, soup: BeautifulSoup) -> None:
         label, label_from = self._label(soup, task)
@@ -332,8 +383,9 @@ class Crawler:
             return
         limits = self.config.limits
         category = task.category or task.url
-        new_products = 0
-        for url in self._links(soup, task.url, self.config.product_links):
+        info = state.categories.setdefault(category, {"label": task.label, "pages": 1})
+        products = self._links(soup, task.fetch, self.config.product_links)
+        for url, as_found in products.items():
             if state.has_seen("product", url):
                 continue
             if self._products_full(state):
@@ -341,26 +393,26 @@ class Crawler:
                                            "that were not read (rerun with a larger max_products to go on)")
                 state.held.append(asdict(task))  # read again if the limit is lifted
                 break
-            state.push(Task("product", url, label, task.url, label_from=label_from))
+            state.push(Task("product", url, label, task.url, label_from=label_from, fetch_url=as_found))
             state.products += 1
-            new_products += 1
-        # Pages in a row without a new product URL, along this pagination: endless or self-linking pages end here.
-        run = 0 if new_products else task.stale + 1
-        following = [url for url in self._links(soup, task.url, self.config.next_page)
-                     if not state.has_seen("listing", url)]
+        # Pages in a row without a product new to this category, along this pagination: endless or self-linking
+        # pages end here. Per category, so a category whose first pages list products of others goes on.
+        run = 0 if self._new_to_category(category, info, task.url, list(products)) else task.stale + 1
+        following = {url: as_found for url, as_found in self._links(soup, task.fetch, self.config.next_page).items()
+                     if not state.has_seen("listing", url)}
         if not following:
             return
         if run >= limits.stale_pages:
             state.stop("stale_pages", f"{run} listing pages in a row brought no new product URL; 'next' links not "
                                       f"followed from {task.url} ({len(following)} unvisited)", scope=category)
             return
-        info = state.categories.setdefault(category, {"label": task.label, "pages": 1})
-        for url in following:
+        for url, as_found in following.items():
             if info["pages"] >= limits.max_pages_per_category:
                 state.stop("max_pages_per_category", f"{limits.max_pages_per_category} listing pages queued; "
                                                      f"further pages not followed (first at {url})", scope=category)
                 break
-            if state.push(Task("listing", url, task.label, task.url, category=category, stale=run)):
+            if state.push(Task("listing", url, task.label, task.url, category=category, stale=run,
+                               fetch_url=as_found)):
                 info["pages"] += 1
 
     # --- images ----------------------------------------------------------------------------------
@@ -370,7 +422,7 @@ class Crawler:
         result = _Download(task, time=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         politeness = self.config.politeness
         try:
-            result.response = self.fetcher.get(task.url, max_bytes=politeness.max_bytes)
+            result.response = self.fetcher.get(task.fetch, max_bytes=politeness.max_bytes)
             result.attempts = result.response.attempts
             result.info = inspect_image(result.response.content, result.response.content_type,
                                         politeness.formats, politeness.max_pixels)
@@ -434,7 +486,8 @@ class Crawler:
                     continue
                 visits = state.counters.get("page_visits", 0)
                 if visits >= limits.max_pages:
-                    state.stop("max_pages", f"{visits} pages fetched (limits.max_pages {limits.max_pages})")
+                    state.stop("max_pages", f"{visits} page fetches attempted, failed ones included "
+                                            f"(limits.max_pages {limits.max_pages})")
                     break
                 if kind != "product" and self._products_full(state):
                     state.stop("max_products", f"{self.config.max_products} product pages queued; listing pages "

@@ -65,7 +65,8 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _origin(url: str) -> str:
+def origin(url: str) -> str:
+    """``scheme://host[:port]``: what robots.txt and the politeness delay apply to."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -100,43 +101,48 @@ class Fetcher:
 
     def _wait_turn(self, url: str) -> None:
         """Space requests to one host by the delay (robots.txt Crawl-delay if longer)."""
-        origin = _origin(url)
-        delay = max(self.politeness.delay, self._delay.get(origin, 0.0))
+        host = origin(url)
+        delay = max(self.politeness.delay, self._delay.get(host, 0.0))
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next_slot.get(origin, now))
-            self._next_slot[origin] = slot + delay
+            slot = max(now, self._next_slot.get(host, now))
+            self._next_slot[host] = slot + delay
             self.requests += 1
         if slot > now:
             self._sleep(slot - now)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep as this fetcher does (its ``sleep`` goes with its ``clock``: a test may replace both)."""
+        if seconds > 0:
+            self._sleep(seconds)
 
     # --- robots.txt (RFC 9309) -------------------------------------------------------------------
 
     def robots(self, url: str) -> urllib.robotparser.RobotFileParser | None:
         """The parsed robots.txt of ``url``'s site; ``None`` means everything is allowed."""
-        origin = _origin(url)
+        host = origin(url)
         with self._robots_lock:
-            if origin in self._robots:
-                return self._robots[origin]
-            wait = self._robots_down.get(origin, 0.0) - self._clock()
+            if host in self._robots:
+                return self._robots[host]
+            wait = self._robots_down.get(host, 0.0) - self._clock()
             if wait > 0:  # asked recently and unreachable: do not hammer it for every URL
-                raise RobotsUnavailable(origin + "/robots.txt", "robots_unavailable",
+                raise RobotsUnavailable(host + "/robots.txt", "robots_unavailable",
                                         f"still cooling down, asked again in {wait:.1f} s", 0)
-            parser = urllib.robotparser.RobotFileParser(origin + "/robots.txt")
+            parser = urllib.robotparser.RobotFileParser(host + "/robots.txt")
             try:
-                status, text = self._robots_txt(origin + "/robots.txt")
+                status, text = self._robots_txt(host + "/robots.txt")
             except RobotsUnavailable:
-                self._robots_down[origin] = self._clock() + self.politeness.robots_cooldown
+                self._robots_down[host] = self._clock() + self.politeness.robots_cooldown
                 raise
-            self._robots_down.pop(origin, None)
+            self._robots_down.pop(host, None)
             if status >= 400:  # 4xx: 5xx and 429 were retried, then raised
                 parser = None  # 2.3.1.2: no robots.txt -> no restrictions
             else:
                 parser.parse(text.splitlines())
                 crawl_delay = parser.crawl_delay(self.politeness.user_agent)
                 if crawl_delay:
-                    self._delay[origin] = float(crawl_delay)
-            self._robots[origin] = parser
+                    self._delay[host] = float(crawl_delay)
+            self._robots[host] = parser
             return parser
 
     def _robots_txt(self, url: str) -> tuple[int, str]:
@@ -152,7 +158,7 @@ class Fetcher:
 
     def robots_wait(self, url: str) -> float:
         """Seconds until ``url``'s host's unreachable robots.txt may be asked again (0: now)."""
-        return max(0.0, self._robots_down.get(_origin(url), 0.0) - self._clock())
+        return max(0.0, self._robots_down.get(origin(url), 0.0) - self._clock())
 
     def allowed(self, url: str) -> bool:
         parser = self.robots(url)

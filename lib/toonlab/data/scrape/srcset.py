@@ -10,13 +10,15 @@ says. Written here because no maintained library parses srcset (BeautifulSoup ha
 
 * an attribute name (``href``, ``src``, ``data-src`` ...): that attribute's URL;
 * a name ending in ``srcset`` (``srcset``, ``data-srcset``): the parsed candidates;
-* ``auto``: by element - ``<a>``: ``href``; ``<img>``: ``srcset``, ``data-srcset`` and the single-URL
-  lazy attributes ``data-src``, ``data-lazy-src``, ``data-original`` and ``src``; ``<source>``:
-  ``srcset``/``data-srcset``; ``<picture>``: every ``<source>`` and its ``<img>``.
+* ``auto``: by element - ``<a>``: ``href``; ``<img>``: ``srcset``, ``data-srcset``, ``data-lazy-srcset``
+  and the single-URL lazy attributes ``data-src``, ``data-lazy-src``, ``data-original`` and ``src``;
+  ``<source>``: the three srcset attributes; ``<picture>``: every ``<source>`` and its ``<img>``.
+
+Candidates no crawler can fetch - empty, ``data:`` or ``blob:`` URLs - are dropped before one is chosen.
 
 :func:`largest` chooses one: the largest width descriptor if any candidate has one, else the largest
 density (a URL without descriptors counts as ``1x``). Lazy-loading scripts leave a placeholder in ``src``
-(often a ``data:`` URL, which the crawler ignores) and the real picture in a ``data-*`` attribute.
+or ``srcset`` (often a ``data:`` URL, dropped as above) and the real picture in a ``data-*`` attribute.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from dataclasses import dataclass
 from bs4 import Tag
 
 _WHITESPACE = " \t\n\r\f"  # ASCII whitespace as the standard defines it
-_INTEGER = re.compile(r"^[0-9]+$")
-_FLOAT = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+# Used with fullmatch: ``$`` would let a trailing newline through. A valid floating-point number needs a
+# digit after the dot ("1." is not one).
+_INTEGER = re.compile(r"[0-9]+")
+_FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 LAZY_ATTRIBUTES = ("data-src", "data-lazy-src", "data-original")
-SRCSET_ATTRIBUTES = ("srcset", "data-srcset")
+SRCSET_ATTRIBUTES = ("srcset", "data-srcset", "data-lazy-srcset")
+# Schemes a crawler cannot fetch: lazy-loading placeholders (``data:``) and page-local objects (``blob:``).
+UNFETCHABLE_SCHEMES = ("data:", "blob:")
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,12 @@ def _candidate(url: str, tokens: list[str]) -> Candidate | None:
     width = density = height = None
     for token in tokens:
         value, kind = token[:-1], token[-1:]
-        if kind == "w" and width is None and density is None and _INTEGER.match(value) and int(value) > 0:
+        if kind == "w" and width is None and density is None and _INTEGER.fullmatch(value) and int(value) > 0:
             width = int(value)
-        elif kind == "x" and width is None and density is None and height is None and _FLOAT.match(value) \
+        elif kind == "x" and width is None and density is None and height is None and _FLOAT.fullmatch(value) \
                 and float(value) >= 0:
             density = float(value)
-        elif kind == "h" and height is None and density is None and _INTEGER.match(value) and int(value) > 0:
+        elif kind == "h" and height is None and density is None and _INTEGER.fullmatch(value) and int(value) > 0:
             height = int(value)  # future-compat descriptor: allowed only beside a width
         else:
             return None  # an invalid descriptor drops the whole candidate
@@ -157,12 +163,23 @@ def _img_candidates(element: Tag) -> list[Candidate]:
     for attr in SRCSET_ATTRIBUTES:
         found += parse_srcset(element.get(attr))
     for attr in (*LAZY_ATTRIBUTES, "src"):
-        found += [c for c in _single(element, attr) if not c.url.startswith("data:")]
+        found += _single(element, attr)
     return found
 
 
+def fetchable(candidate: Candidate) -> bool:
+    """False for a candidate no crawler can fetch: empty, or a ``data:``/``blob:`` URL."""
+    url = candidate.url.strip()
+    return bool(url) and not url.lower().startswith(UNFETCHABLE_SCHEMES)
+
+
 def image_candidates(element: Tag, attr: str) -> list[Candidate]:
-    """What ``element`` offers under a rule's ``attr`` (see the module docstring)."""
+    """What ``element`` offers under a rule's ``attr`` (see the module docstring), unfetchable ones dropped
+    *before* the largest is chosen: a ``data:`` placeholder in ``srcset`` must not hide the real image."""
+    return [c for c in _candidates(element, attr) if fetchable(c)]
+
+
+def _candidates(element: Tag, attr: str) -> list[Candidate]:
     if attr != "auto":
         return _attribute(element, attr)
     name = (element.name or "").lower()
@@ -175,7 +192,7 @@ def image_candidates(element: Tag, attr: str) -> list[Candidate]:
     if name == "picture":
         found: list[Candidate] = []
         for source in element.find_all("source"):
-            found += image_candidates(source, "auto")
+            found += _candidates(source, "auto")
         for img in element.find_all("img"):
             found += _img_candidates(img)
         return found

@@ -24,18 +24,25 @@ KINDS = ("image", "product", "listing", "start")  # the order the frontier is se
 @dataclass
 class Task:
     kind: str
-    url: str  # canonical (toonlab.data.scrape.urls)
+    url: str  # canonical (toonlab.data.scrape.urls): the visited key
     label: str | None = None  # listing: the category link's text; product, image: the class label
     referer: str | None = None
     category: str | None = None  # listing: the URL of the category's first page
     stale: int = 0  # listing: pages in a row before this one (along the pagination) with no new product URL
     label_from: str | None = None  # product, image: which step of the label rule gave the label
     robots_round: int = 0  # times this task waited for its host's unreachable robots.txt
+    fetch_url: str | None = None  # the URL as the page spelled it (absolute, no fragment), if not ``url``
+
+    @property
+    def fetch(self) -> str:
+        """What is requested: the URL as found, since a signed URL breaks when its query is reordered."""
+        return self.fetch_url or self.url
 
 
 @dataclass
 class CrawlState:
     config_digest: str
+    config: dict[str, Any] = field(default_factory=dict)  # config_identity, to name what changed on a resume
     queues: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in KINDS})
     seen: list[str] = field(default_factory=list)  # "<kind> <url>" ever queued
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -117,20 +124,47 @@ class CrawlState:
     @classmethod
     def load(cls, path: Path) -> "CrawlState":
         payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("version") != STATE_VERSION:
-            raise ValueError(f"{path} was written by another scraper version; delete the folder to start over")
+        version = payload.get("version", 1)
+        if version != STATE_VERSION:
+            why = {1: "version 1 recorded URLs as found, before they were made canonical: resumed, the crawl "
+                      "would see every page it visited as new, fetch it again and save duplicate images"}.get(
+                version, "this scraper does not know how to read it")
+            raise ValueError(f"{path} holds a crawl state of version {version}, this scraper reads version "
+                             f"{STATE_VERSION}: {why}. Crawl into a new folder, or delete this one to start over")
         return cls(**payload)
 
 
-def config_digest(config: SiteConfig) -> str:
-    """What identifies a crawl: the site and its selectors (politeness may change between runs)."""
-    identity = {
+def config_identity(config: SiteConfig) -> dict[str, Any]:
+    """What identifies a crawl, by setting: the site, its selectors, its label rule and how URLs are made
+    canonical (part of what was seen). Limits and politeness are not: they may change between runs."""
+    return {
         "name": config.name,
-        "start_urls": config.start_urls,
-        "selectors": [config.category_links, config.next_page, config.product_links,
-                      [(r.selector, r.attr) for r in config.image_links]],
+        "start_urls": list(config.start_urls),
+        "category_links": config.category_links,
+        "next_page": config.next_page,
+        "product_links": config.product_links,
+        "image_links": [[r.selector, r.attr] for r in config.image_links],
         "label": [config.label_selector, config.label_url_param, config.label_fallback],
-        # The canonical form of a URL is part of what was seen; limits and politeness are not.
-        "urls": [sorted(config.drop_params), config.drop_default_params],
+        "drop_params": sorted(config.drop_params),
+        "drop_default_params": config.drop_default_params,
+        "keep_params": sorted(config.keep_params),
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_digest(config: SiteConfig) -> str:
+    identity = config_identity(config)
+    legacy = {  # the layout digests were first computed from: crawls already on disk keep their digest
+        "name": identity["name"],
+        "start_urls": identity["start_urls"],
+        "selectors": [identity["category_links"], identity["next_page"], identity["product_links"],
+                      identity["image_links"]],
+        "label": identity["label"],
+        "urls": [identity["drop_params"], identity["drop_default_params"],
+                 *([identity["keep_params"]] if identity["keep_params"] else [])],
+    }
+    return hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The settings of ``config_identity`` that differ (stored by the crawl vs the configuration now)."""
+    return sorted(key for key in {*stored, *current} if stored.get(key) != current.get(key))

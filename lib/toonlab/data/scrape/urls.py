@@ -1,17 +1,19 @@
 """URL canonicalisation: one spelling per page, so the visited check sees through tracking parameters.
 
 Shops decorate links with parameters that change nothing on the page but change on every request:
-analytics tags (``utm_*``, ``gclid``), session ids (``PHPSESSID``, ``sid``, ``;jsessionid=``). Without
+analytics tags (``utm_*``, ``gclid``), session ids (``PHPSESSID``, ``sessionid``, ``;jsessionid=``). Without
 canonicalisation every listing page links to "new" pages for ever. :func:`canonical_url`:
 
 * lower-cases the scheme and host, drops the default port and the fragment;
 * removes a ``;jsessionid=...`` path parameter;
 * removes query parameters on the drop list (:data:`DEFAULT_DROP_PARAMS` plus the site's own
-  ``drop_params``; names compare case-insensitively, a trailing ``*`` matches a prefix);
+  ``drop_params``, less its ``keep_params``; names compare case-insensitively, a trailing ``*`` matches
+  a prefix);
 * sorts the remaining ``key=value`` pairs by key, keeping the order of repeated keys and each pair's
   original percent-encoding (re-encoding could turn ``route=product/category`` into another URL).
 
-The crawler fetches the canonical URL, so the page it stores is the page it checked.
+The canonical URL is only the visited key: the crawler fetches the URL as the page spelled it, since a
+signed CDN URL (``?Expires=..&Signature=..``) stops working when its query is reordered or trimmed.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from collections.abc import Iterable
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 # Parameters that never select content: analytics/campaign tags and session ids. Deliberately absent:
-# page, sort, order, limit, filter - they change what a listing shows.
+# page, sort, order, limit, filter - they change what a listing shows - and plain ``sid``, which too many
+# sites use for a content id (a store, a section). A site can keep any of these with ``keep_params``.
 DEFAULT_DROP_PARAMS: tuple[str, ...] = (
     "utm_*", "gclid", "gbraid", "wbraid", "dclid", "fbclid", "msclkid", "yclid", "twclid", "igshid",
     "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "srsltid",
-    "sid", "sessionid", "session_id", "phpsessid", "jsessionid", "aspsessionid*", "cfid", "cftoken", "oscsid",
+    "sessionid", "session_id", "phpsessid", "jsessionid", "aspsessionid*", "cfid", "cftoken", "oscsid",
     "zenid",
 )
 _JSESSIONID = re.compile(r";jsessionid=[^/?#]*", re.IGNORECASE)
@@ -45,8 +48,11 @@ class DropList:
         return key in self.exact or any(key.startswith(prefix) for prefix in self.prefixes)
 
 
-def drop_list(extra: Iterable[str] = (), defaults: bool = True) -> DropList:
-    return DropList([*(DEFAULT_DROP_PARAMS if defaults else ()), *extra])
+def drop_list(extra: Iterable[str] = (), defaults: bool = True, keep: Iterable[str] = ()) -> DropList:
+    """The built-in list (unless ``defaults`` is false) plus ``extra``, without the names in ``keep``."""
+    kept = {str(name).strip().lower() for name in keep}
+    built_in = [name for name in DEFAULT_DROP_PARAMS if name not in kept] if defaults else []
+    return DropList([*built_in, *extra])
 
 
 def canonical_url(url: str, drop: DropList | None = None) -> str:

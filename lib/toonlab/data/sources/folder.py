@@ -15,12 +15,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from toonlab.data.checks import check_reported_counts
+from toonlab.data.checks import CountCheck, check_reported_counts
 from toonlab.data.errors import DataSourceError
 from toonlab.data.images import decode
 from toonlab.data.manifest import ManifestEntry, read_manifest, sha256_bytes, write_manifest
+from toonlab.data.registry import SourceSpec
 from toonlab.data.sources.base import ImageSource, Item, read_checked, seeded_subset
-from toonlab.paths import cache_dir
+from toonlab.paths import cache_dir, note_source_used, source_manifest_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 UNLABELLED = "unlabelled"
@@ -66,8 +67,10 @@ def _render(path: Path, expected_sha256: str | None, name: str, resolution: int)
 
 
 class FolderSource(ImageSource):
-    count_checks: list = []  # differences from the registry's reported counts, once resolved
-    count_checks_done = False  # resolved once per source object: one warning, not one per call
+    def __init__(self, spec: SourceSpec) -> None:
+        super().__init__(spec)
+        self.count_checks: list[CountCheck] = []  # differences from the registry's reported counts, once resolved
+        self.count_checks_done = False  # resolved once per source object: one warning, not one per call
 
     def folder(self) -> Path:
         return default_folder(self.spec.name)
@@ -95,10 +98,13 @@ class FolderSource(ImageSource):
         return root
 
     def manifest_path(self) -> Path:
-        return cache_dir("data", self.spec.name) / "manifest.csv"
+        path = source_manifest_path(self.spec.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def manifest(self, root: Path) -> dict[str, ManifestEntry]:
         """The recorded manifest, extended with files seen for the first time (checksummed now)."""
+        note_source_used(self.spec.name)  # the book runner's cache key then follows this manifest
         path = self.manifest_path()
         recorded = {e.path: e for e in read_manifest(path)} if path.is_file() else {}
         if recorded and next(iter(recorded.values())).attributes.get("root") != str(root):
