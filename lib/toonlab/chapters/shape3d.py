@@ -112,8 +112,9 @@ def known_answer_table(n_points: int, seed: int = 0) -> pd.DataFrame:
     raw = Protocol(n_points=n_points, normalize=False, align_yaws=1, seed=seed)
     unit = trimesh.creation.box(bounds=[[0, 0, 0], [1, 1, 1]])
     shift = 0.3
-    pairs = [("sphere r=1 vs r=1.2", trimesh.creation.icosphere(5, radius=1.0), trimesh.creation.icosphere(5, radius=1.2),
-              lambda tau: sphere_known_answer(1.0, 1.2, tau)),
+    # s = 1.15 keeps |s - 1| r = 0.15 away from both thresholds (at exactly tau, sampling decides F)
+    pairs = [("sphere r=1 vs r=1.15", trimesh.creation.icosphere(5, radius=1.0), trimesh.creation.icosphere(5, radius=1.15),
+              lambda tau: sphere_known_answer(1.0, 1.15, tau)),
              (f"unit cube vs shifted by {shift}", unit, trimesh.creation.box(bounds=[[shift, 0, 0], [1 + shift, 1, 1]]),
               lambda tau: shifted_cube_known_answer(shift, tau))]
     rows = []
@@ -124,7 +125,7 @@ def known_answer_table(n_points: int, seed: int = 0) -> pd.DataFrame:
             tau = 0.2 if key == "f@0.2" else 0.1
             expected = closed(tau)["f" if key.startswith("f@") else key]
             rows.append({"pair": name, "metric": metric, "closed form": expected, "measured": measured[key],
-                         "difference": measured[key] - expected})
+                         "difference": measured[key] - expected, "surface samples": n_points})
     return pd.DataFrame(rows)
 
 

@@ -118,6 +118,8 @@ def best_yaw(gt_points: np.ndarray, pred_points: np.ndarray, n_angles: int) -> f
 
 def closed_components(mesh: trimesh.Trimesh) -> list[trimesh.Trimesh] | None:
     """The mesh's connected components if every one is watertight, else ``None``."""
+    if not mesh.is_watertight:  # every edge shared by exactly two faces (also true of a union of closed parts)
+        return None
     parts = mesh.split(only_watertight=False)
     return parts if parts and all(part.is_watertight for part in parts) else None
 
