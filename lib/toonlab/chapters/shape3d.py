@@ -50,7 +50,7 @@ from toonlab.shape3d.toys import TOYS
 CHAPTER = "09_3d"
 SHAP_E = "shap_e_img2img"
 
-# SPAR3D (Boss et al. 2025), Table 1 on Google Scanned Objects: their protocol, not ours (their alignment,
+# SPAR3D (Huang et al. 2025), Table 1 on Google Scanned Objects: their protocol, not ours (their alignment,
 # sampling and scale); shown in their own rows, never in a column beside our numbers.
 PUBLISHED = [
     {"method": "Shap-E", "Chamfer": 0.204, "F@0.1": 0.359, "seconds / object": 3.1},

@@ -108,14 +108,15 @@ def keep_low_frequencies(renderer, degrees: int = 2) -> None:
 
 
 @torch.no_grad()
-def center_sdf(renderer, seed: int = 0, grid_size: int = 24) -> float:
-    """Shift a random renderer's SDF output so a random latent's field crosses zero inside the box.
+def center_fields(renderer, seed: int = 0, grid_size: int = 24) -> tuple[float, float, float]:
+    """Shift a random renderer's SDF and density outputs so a random latent's fields cross zero in the box.
 
     A randomly initialised renderer puts the whole box outside the object (its SDF head is negative
-    everywhere), so a tiny pipeline would mesh nothing. Setting the SDF bias to minus the median
-    pre-activation for a random latent (clipped to [-1, 1] as the prior's output is) puts half the box
-    inside: the tiny model then yields a blob — a smoke shape that means nothing, but one that exercises
-    the mesh path. Returns the shift.
+    everywhere) and gives it zero NeRF density, so a tiny pipeline would mesh nothing and render blank
+    frames. Setting each of the three output biases (SDF, coarse and fine density) to minus the median of
+    its pre-activation for a random latent (clipped to [-1, 1] as the prior's output is) puts half the box
+    inside: the tiny model then yields blobs — smoke shapes that mean nothing, but that exercise the mesh
+    and turntable paths. Returns the three shifts.
     """
     from diffusers.pipelines.shap_e.renderer import volume_query_points
 
@@ -126,12 +127,18 @@ def center_sdf(renderer, seed: int = 0, grid_size: int = 24) -> float:
     for name, param in renderer.mlp.state_dict().items():
         if f"nerstf.{name}" in projected:
             param.copy_(projected[f"nerstf.{name}"].squeeze(0))
-    points = volume_query_points(renderer.volume, grid_size)[None].to(renderer.device)
-    sdf = renderer.mlp(position=points, direction=None, ts=None, nerf_level="fine", rendering_mode="stf")
-    pre_activation = torch.atanh(sdf.signed_distance.clamp(-0.999999, 0.999999))
-    shift = -float(pre_activation.median())
-    renderer.mlp.mlp[-1].bias[0] += shift  # output 0 is the SDF (MLPNeRSTFModel.map_indices_to_keys)
-    return shift
+    last = renderer.mlp.mlp[-1]
+    captured = []
+    hook = last.register_forward_hook(lambda module, args, output: captured.append(output))
+    try:
+        points = volume_query_points(renderer.volume, grid_size)[None].to(renderer.device)
+        renderer.mlp(position=points, direction=None, ts=None, nerf_level="fine", rendering_mode="stf")
+    finally:
+        hook.remove()
+    # outputs 0, 1, 2 are sdf, density_coarse, density_fine (MLPNeRSTFModel.map_indices_to_keys)
+    shifts = -captured[0].reshape(-1, captured[0].shape[-1])[:, :3].median(dim=0).values
+    last.bias[:3] += shifts
+    return tuple(float(v) for v in shifts)
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ def tiny_shap_e_img2img(config: TinyShapEConfig = TinyShapEConfig(), seed: int =
                                  d_hidden=config.d_hidden, n_output=12, background=(255.0, 255.0, 255.0))
     install_marching_cubes_table(renderer)
     keep_low_frequencies(renderer)
-    center_sdf(renderer, seed)
+    center_fields(renderer, seed)
     processor = CLIPImageProcessor(crop_size=config.image_size, size=config.image_size, do_center_crop=True,
                                    do_normalize=True, do_resize=True, resample=3,
                                    image_mean=[0.48145466, 0.4578275, 0.40821073],
