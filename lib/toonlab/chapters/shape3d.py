@@ -231,6 +231,8 @@ def lift_folder(pipe: Any, folder: str | Path, profile: str, settings: LiftSetti
 def evaluate_batch(report: BatchReport, cases: Sequence[testbed.Case], clip: Any, protocol: Protocol,
                    render_size: int, variant: str) -> pd.DataFrame:
     """The protocol for every lifted (object, seed) of a batch against the true meshes; failures kept."""
+    from PIL import Image
+
     truth = {case.name: case for case in cases}
     rows = []
     for record in sorted(report.records, key=lambda r: r["key"]):
@@ -242,7 +244,10 @@ def evaluate_batch(report: BatchReport, cases: Sequence[testbed.Case], clip: Any
         if record["status"] == "ok":
             mesh = load_mesh(report.folder / next(f for f in record["files"] if f.endswith(".ply")))
             measured = compare_meshes(case.mesh, mesh, protocol)
-            measured.update(clip_view_similarity(clip, case.clean, mesh, render_size))
+            # CLIP against what was lifted (the preprocessed input), not the clean render: selection by
+            # CLIP-I must use only what a user has
+            with Image.open(report.folder / f"{record['object']}/seed{record['seed']}_input.png") as handle:
+                measured.update(clip_view_similarity(clip, handle.convert("RGB"), mesh, render_size))
             row.update(_columns(measured), faces=len(mesh.faces))
         else:
             row["error"] = record["error"]
@@ -324,6 +329,37 @@ def turntable_figure(report: BatchReport, case: testbed.Case, n: int = 6, render
     return fig
 
 
+def real_size_cost(device: str, *, steps: int, measured_steps: int, grid_size: int, seed: int = 0) -> pd.DataFrame:
+    """What one lift costs at Shap-E's real size with random weights: the prior (``measured_steps`` Heun
+    steps timed, scaled by the number of prior calls to ``steps``; the one image encoding is scaled with them,
+    which errs high) and the mesh decoding at ``grid_size``³, with peak memory."""
+    from toonlab.zoo.shap_e import REAL_SIZE, tiny_shap_e_img2img
+
+    pipe = tiny_shap_e_img2img(REAL_SIZE, seed=seed, device=device)
+    image = testbed.build(("funko",), REAL_SIZE.image_size, seed)[0].clean
+    generator = torch.Generator("cpu").manual_seed(seed)
+    latents, prior = measure_call(lambda: pipe(image, num_inference_steps=measured_steps, guidance_scale=3.0,
+                                               generator=generator, output_type="latent").images, device)
+    mesh, decode = measure_call(lambda: pipe.shap_e_renderer.decode_to_mesh(latents[0][None], device,
+                                                                             grid_size=grid_size), device)
+    # Heun evaluates the prior twice per step but once on the last: 2n - 1 calls for n steps
+    calls = {n: len(pipe.scheduler.set_timesteps(n) or pipe.scheduler.timesteps) for n in (measured_steps, steps)}
+    parameters = {name: sum(p.numel() for p in getattr(pipe, name).parameters())
+                  for name in ("prior", "image_encoder", "shap_e_renderer")}
+    rows = [{"part": f"prior + image encoder, {measured_steps} of {steps} steps timed ({calls[measured_steps]} of "
+                     f"{calls[steps]} prior calls)", "seconds measured": prior.seconds,
+             "seconds for a lift": prior.seconds * calls[steps] / calls[measured_steps], "peak memory (MiB)": prior.peak_memory_mib,
+             "parameters (M)": (parameters["prior"] + parameters["image_encoder"]) / 1e6},
+            {"part": f"mesh decoding, {grid_size}³ SDF grid ({len(mesh.faces):,} faces)",
+             "seconds measured": decode.seconds, "seconds for a lift": decode.seconds,
+             "peak memory (MiB)": decode.peak_memory_mib, "parameters (M)": parameters["shap_e_renderer"] / 1e6}]
+    table = pd.DataFrame(rows)
+    table["memory kind"] = prior.memory_kind
+    table["device"] = device
+    del pipe
+    return table
+
+
 def cost_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for variant, frame in frames.items():
@@ -352,6 +388,6 @@ def job_summary(report: BatchReport) -> dict[str, Any]:
 __all__ = [
     "CHAPTER", "PUBLISHED", "Protocol", "SHAP_E", "ablation_table", "baseline_table", "build_testbed", "cost_table",
     "device", "evaluate_batch", "job_summary", "known_answer_table", "lift_folder", "lift_settings", "load_clip",
-    "load_pairs", "load_pipeline", "preprocessing_table", "published_table", "read_manifest", "replace", "select_best",
+    "load_pairs", "load_pipeline", "preprocessing_table", "real_size_cost", "published_table", "read_manifest", "replace", "select_best",
     "selection_table", "testbed_figure", "turntable_figure", "write_inputs",
 ]

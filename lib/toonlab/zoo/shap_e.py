@@ -153,6 +153,7 @@ class TinyShapEConfig:
     prior_layers: int = 1
     vision_width: int = 16
     vision_layers: int = 2
+    vision_heads: int = 4
     image_size: int = 32  # the image encoder's input size (real: 224)
     patch_size: int = 4
 
@@ -174,9 +175,18 @@ def shap_e_scheduler():
                                  use_karras_sigmas=True, clip_sample=True, clip_sample_range=1.0)
 
 
+# The sizes of openai/shap-e-img2img (its prior: 24 layers of 16 × 64 heads over 1024 latent rows of 1024;
+# its image encoder: CLIP ViT-L/14 at 224 px; its renderer: a 256-wide MLP), for measuring what a lift
+# costs at real size with random weights where the checkpoint is absent. Cost does not depend on weights,
+# except through the number of faces the random field yields (a blob here, as in the tiny model).
+REAL_SIZE = TinyShapEConfig(d_hidden=256, embedding_dim=1024, prior_heads=16, prior_head_dim=64, prior_layers=24,
+                            vision_width=1024, vision_layers=24, vision_heads=16, image_size=224, patch_size=14)
+
+
 def tiny_shap_e_img2img(config: TinyShapEConfig = TinyShapEConfig(), seed: int = 0,
                         device: str | torch.device = "cpu"):
-    """A randomly initialised ``ShapEImg2ImgPipeline`` with the marching-cubes table installed."""
+    """A randomly initialised ``ShapEImg2ImgPipeline`` of ``config``'s size (tiny by default, or
+    :data:`REAL_SIZE`), with the marching-cubes table installed and its fields centred."""
     from diffusers import PriorTransformer, ShapEImg2ImgPipeline
     from diffusers.pipelines.shap_e import ShapERenderer
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
@@ -192,8 +202,8 @@ def tiny_shap_e_img2img(config: TinyShapEConfig = TinyShapEConfig(), seed: int =
             clip_embed_dim=2 * config.embedding_dim)  # mean and variance per latent entry
         image_encoder = CLIPVisionModel(CLIPVisionConfig(
             hidden_size=config.vision_width, image_size=config.image_size, patch_size=config.patch_size,
-            projection_dim=config.vision_width, intermediate_size=2 * config.vision_width,
-            num_attention_heads=4, num_channels=3, num_hidden_layers=config.vision_layers))
+            projection_dim=config.vision_width, intermediate_size=4 * config.vision_width,
+            num_attention_heads=config.vision_heads, num_channels=3, num_hidden_layers=config.vision_layers))
         renderer = ShapERenderer(param_shapes=config.param_shapes, d_latent=config.embedding_dim,
                                  d_hidden=config.d_hidden, n_output=12, background=(255.0, 255.0, 255.0))
     install_marching_cubes_table(renderer)
