@@ -20,7 +20,7 @@ from PIL import Image
 from toonlab import zoo
 from toonlab.shape3d import batch, preprocess, testbed
 from toonlab.shape3d.lift import LiftSettings, lift
-from toonlab.shape3d.meshes import MeshError, export_mesh, from_shap_e, load_mesh
+from toonlab.shape3d.meshes import MeshError, export_mesh, load_mesh
 from toonlab.shape3d.render import Camera, render
 from toonlab.zoo.shap_e import marching_cubes_table
 
@@ -281,3 +281,26 @@ def test_batch_survives_sigkill(cases, tmp_path):
     assert len((out / batch.MANIFEST).read_text().splitlines()) == 3  # each once
     assert sorted(p.name for p in (out / "funko").iterdir()) == sorted(
         [f"seed{s}.ply" for s in range(3)] + [f"seed{s}_input.png" for s in range(3)])
+
+
+def test_rembg_without_the_package_says_how_to_get_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_rembg(name, *args, **kwargs):
+        if name == "rembg":
+            raise ImportError("No module named 'rembg'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_rembg)
+    with pytest.raises(preprocess.PreprocessError, match="pip install rembg.*grabcut"):
+        preprocess.segment(Image.new("RGB", (16, 16)), "rembg")
+
+
+def test_weights_digest_tells_models_apart(pipe):
+    from toonlab.shape3d.lift import weights_digest
+
+    other = zoo.load("shap_e_img2img", "ci", seed=1)
+    assert weights_digest(pipe) == weights_digest(zoo.load("shap_e_img2img", "ci"))
+    assert weights_digest(pipe) != weights_digest(other)

@@ -42,7 +42,7 @@ from toonlab.metrics.shape3d import (Protocol, clip_view_similarity, compare_mes
 from toonlab.paths import cache_dir
 from toonlab.shape3d import preprocess, testbed
 from toonlab.shape3d.batch import BatchJob, BatchReport, list_images, read_manifest, run_batch
-from toonlab.shape3d.lift import LiftSettings, lift
+from toonlab.shape3d.lift import LiftSettings, lift, weights_digest
 from toonlab.shape3d.meshes import load_mesh
 from toonlab.shape3d.render import INPUT_CAMERA, render, turntable
 from toonlab.shape3d.toys import TOYS
@@ -218,7 +218,8 @@ def lift_folder(pipe: Any, folder: str | Path, profile: str, settings: LiftSetti
                 background: str, formats: Sequence[str], size: int, device: str, progress: bool = True,
                 out: str | Path | None = None) -> BatchReport:
     """Lift every image in ``folder`` for every seed (resumes in a folder keyed by the whole job)."""
-    job = BatchJob(zoo.describe(SHAP_E, profile), settings, tuple(seeds), tuple(formats), background, size)
+    model = f"{zoo.describe(SHAP_E, profile)} [weights {weights_digest(pipe)}]"
+    job = BatchJob(model, settings, tuple(seeds), tuple(formats), background, size)
     out = Path(out) if out else cache_dir("shape3d", profile, "lifted", f"{Path(folder).name}-{job.fingerprint()}")
 
     def lift_fn(image, seed):

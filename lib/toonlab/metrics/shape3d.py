@@ -283,5 +283,5 @@ def measure_call(fn: Callable[[], Any], device: str | torch.device = "cpu") -> t
 
 
 __all__ = ["CallCost", "MeshError", "Protocol", "best_yaw", "chamfer_l2", "clip_view_similarity", "closed_components",
-           "compare_meshes", "fscore", "measure_call", "nearest_distances", "sample_surface",
+           "compare_meshes", "fscore", "measure_call", "nearest_distances", "occupancy", "sample_surface",
            "shifted_cube_known_answer", "sphere_known_answer", "volume_iou"]

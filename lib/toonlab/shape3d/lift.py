@@ -49,6 +49,20 @@ class LiftSettings:
                              "of 32 (32, 64, 128, 256)")
 
 
+@torch.no_grad()
+def weights_digest(pipe) -> str:
+    """A short digest of the pipeline's weights (names, shapes and per-tensor sums of the prior, image encoder
+    and renderer, buffers included): a batch folder keyed by it is never resumed with different weights,
+    e.g. a tiny model whose construction changed under the same description."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in ("prior", "image_encoder", "shap_e_renderer"):
+        for name, tensor in getattr(pipe, part).state_dict().items():
+            digest.update(f"{part}.{name}{tuple(tensor.shape)}{float(tensor.double().sum()):.10e}".encode())
+    return digest.hexdigest()[:12]
+
+
 @dataclass
 class Lifted:
     mesh: trimesh.Trimesh
