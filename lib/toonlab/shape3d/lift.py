@@ -56,9 +56,13 @@ def weights_digest(pipe) -> str:
     e.g. a tiny model whose construction changed under the same description."""
     import hashlib
 
+    # every decode overwrites the renderer MLP's first layers with the latent's projection: not weights
+    per_latent = {"mlp." + name.removeprefix("nerstf.") for name in pipe.shap_e_renderer.config.param_names}
     digest = hashlib.sha256()
     for part in ("prior", "image_encoder", "shap_e_renderer"):
         for name, tensor in getattr(pipe, part).state_dict().items():
+            if part == "shap_e_renderer" and name in per_latent:
+                continue
             digest.update(f"{part}.{name}{tuple(tensor.shape)}{float(tensor.double().sum()):.10e}".encode())
     return digest.hexdigest()[:12]
 
