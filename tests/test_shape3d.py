@@ -210,7 +210,7 @@ def test_batch_records_bad_inputs_and_goes_on(pipe, cases, tmp_path):
     assert status["funko"]["status"] == status["robot"]["status"] == "ok"
     assert "mask is empty" in status["blank"]["error"]
     assert "not RGB" in status["grey"]["error"]
-    assert status["broken"]["status"] == "failed"
+    assert "cannot read broken.png as an image" in status["broken"]["error"]
     assert report.failed == 3 and report.done == 2
     assert (tmp_path / "out" / "funko" / "seed0.ply").is_file() and (tmp_path / "out" / "funko" / "seed0.gif").is_file()
 

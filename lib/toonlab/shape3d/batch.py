@@ -11,6 +11,7 @@ Every file is written atomically (temporary name, then rename) before its manife
 output names depend only on (object, seed). A kill before the manifest line leaves complete files that the
 resumed run overwrites with identical ones; a kill during the append leaves a torn last line, which is
 ignored and redone. So after any kill the finished set is exactly the manifest's keys, each once.
+A recorded failure counts as finished (it would fail the same way again); delete its manifest line to retry.
 """
 
 from __future__ import annotations
@@ -34,8 +35,18 @@ from toonlab.shape3d.render import save_gif
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MANIFEST = "manifest.jsonl"
-# What a per-object failure is: bad input or an empty reconstruction. Anything else is a bug and stops.
-OBJECT_ERRORS = (PreprocessError, MeshError, UnidentifiedImageError, OSError)
+# What a per-object failure is: an unreadable or bad input, or an empty reconstruction. Anything else (a
+# bug, a full disk while writing outputs) stops the batch, so it is never recorded as the object's fault.
+OBJECT_ERRORS = (PreprocessError, MeshError)
+
+
+def read_image(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            return handle.copy()
+    except (UnidentifiedImageError, OSError) as error:
+        raise PreprocessError(f"cannot read {path.name} as an image ({error}): replace or remove the file") from error
 
 
 @dataclass(frozen=True)
@@ -125,9 +136,7 @@ def run_batch(images: Sequence[Path], out: str | Path, job: BatchJob, lift_fn: L
             continue
         record: dict[str, Any] = {"key": key, "object": path.stem, "seed": seed, "input": path.name}
         try:
-            with Image.open(path) as handle:
-                handle.load()
-                prepared = prepare(handle, job.background, job.size, job.fill, name=path.name)
+            prepared = prepare(read_image(path), job.background, job.size, job.fill, name=path.name)
             lifted, cost = lift_fn(prepared.image, seed)
             folder = out / path.stem
             files = [export_mesh(lifted.mesh, folder / f"seed{seed}.{fmt}") for fmt in job.formats]
