@@ -98,6 +98,18 @@ def _sdxl_tiny(device: str = "cpu", seed: int = 0, **_: Any):
     return tiny_sdxl_pipeline(seed=seed, device=device)
 
 
+def _shap_e_full(device: str = "cpu", dtype: Any = None, **_: Any):
+    from toonlab.zoo.shap_e import pretrained_shap_e_img2img
+
+    return pretrained_shap_e_img2img(device, dtype)
+
+
+def _shap_e_tiny(device: str = "cpu", seed: int = 0, **_: Any):
+    from toonlab.zoo.shap_e import tiny_shap_e_img2img
+
+    return tiny_shap_e_img2img(seed=seed, device=device)
+
+
 def _inception(profile: str) -> Callable[..., Any]:
     def load(device: str = "cpu", seed: int = 0, **_: Any):
         from toonlab.zoo.inception import build_inception
@@ -129,6 +141,8 @@ ROLES: dict[str, Role] = {
              _sd_tiny, "tiny random SD pipeline"),
         Role("sdxl", "stabilityai/stable-diffusion-xl-base-1.0 + madebyollin/sdxl-vae-fp16-fix",
              "Comics (SDXL prompts, DreamBooth+LoRA), MyMemoji", _sdxl_full, _sdxl_tiny, "tiny random SDXL pipeline"),
+        Role("shap_e_img2img", "openai/shap-e-img2img", "3D chapter (PopYou showed image-to-3D pictures only)",
+             _shap_e_full, _shap_e_tiny, "tiny random Shap-E img2img (marching-cubes table derived here)"),
         Role("inception", "pytorch-fid InceptionV3 (pt_inception-2015-12-05)", "ToyHollyWood, PopYou (FID)",
              _inception("full"), _inception("ci"), "randomly initialised InceptionV3 (fixed seed)"),
         Role("dino", "timm vit_small_patch16_224.dino", "DreamBooth metric (DINO)", _dino("full"), _dino("ci"),

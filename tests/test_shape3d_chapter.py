@@ -1,0 +1,49 @@
+"""Chapter 09's table steps: seed selection uses CLIP only, published rows stay apart from ours."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from toonlab.chapters import shape3d as chapter
+
+
+def frame(rows):
+    base = {"variant": "v", "status": "ok", "seconds": 1.0, "peak memory (MiB)": 10.0, "F@0.1": 0.5, "F@0.2": 0.7}
+    return pd.DataFrame([{**base, **row} for row in rows])
+
+
+def test_best_of_k_picks_by_clip_not_by_chamfer():
+    multi = frame([
+        {"toy": "a", "seed": 0, "Chamfer-L2": 0.1, "CLIP front": 0.5, "CLIP around (8)": 0.5},
+        {"toy": "a", "seed": 1, "Chamfer-L2": 0.3, "CLIP front": 0.9, "CLIP around (8)": 0.8},
+        {"toy": "b", "seed": 0, "Chamfer-L2": 0.2, "CLIP front": 0.7, "CLIP around (8)": 0.7},
+        {"toy": "b", "seed": 1, "status": "failed", "Chamfer-L2": None, "CLIP front": None, "CLIP around (8)": None},
+    ])
+    best = chapter.select_best(multi)
+    assert dict(zip(best["toy"], best["seed"])) == {"a": 1, "b": 0}
+    single = frame([{"toy": "a", "seed": 0, "Chamfer-L2": 0.15, "CLIP front": 0.6, "CLIP around (8)": 0.6,
+                     "seconds": 2.5}])
+    table = chapter.selection_table(multi, single, k=2).set_index("strategy")
+    assert table.loc["best of 2 seeds by CLIP-I", "Chamfer-L2"] == pytest.approx(0.25)
+    assert table.loc["best of 2 seeds by CLIP-I", "seconds / object"] == pytest.approx(1.5)  # all seeds' time
+    assert table.loc["one seed, 2× steps (equal budget)", "seconds / object"] == pytest.approx(2.5)
+
+
+def test_published_numbers_keep_their_own_rows_and_protocol():
+    protocol = chapter.Protocol()
+    table = chapter.published_table({"Chamfer": 0.3, "F@0.1": 0.2, "F@0.2": 0.4, "seconds / object": 9.0},
+                                    "ours · ci · tiny (smoke)", protocol)
+    published = table[table["who measured"] == "SPAR3D (published)"]
+    assert list(published["Chamfer"]) == [0.204, 0.145, 0.135]
+    assert list(published["F@0.1"]) == [0.359, 0.501, 0.545]
+    assert list(published["seconds / object"]) == [3.1, 0.2, 36.0]
+    assert (published["protocol"] == chapter.PUBLISHED_PROTOCOL).all()
+    ours = table[table["who measured"] != "SPAR3D (published)"]
+    assert len(ours) == 1 and "smoke" in ours["method"].item() and protocol.describe() in ours["protocol"].item()
+    assert len(chapter.published_table(None, "x", protocol)) == 3
+
+
+def test_unknown_toys_are_named():
+    with pytest.raises(ValueError, match="unknown toys \\['dragon'\\]"):
+        chapter.build_testbed(["funko", "dragon"], 64, 0)
