@@ -55,3 +55,44 @@ def test_samples_and_figures(trained):
     for fig in (chapter.loss_figure(runs), chapter.grids_figure(runs), chapter.samples_figure(samples, n_show=3)):
         assert fig.axes
     assert [step for step, _ in runs["t300"].grids()] == [0, 2, 4]
+
+
+def test_network_table_says_reduced_unless_the_profile_uses_the_papers_network():
+    table = chapter.network_table(MODEL)
+    assert table["network"].iloc[1].endswith("(reduced: differs from the paper's where the values differ)")
+    assert table["parameters (M)"].iloc[0] == pytest.approx(35.75, abs=0.01)
+    assert table["block_out_channels"].iloc[1] == "[16, 32]"
+    paper = chapter.network_table({"resolution": 32, "dropout": 0.1})  # the preset at 32 px + the paper's dropout
+    assert paper["network"].iloc[1] == "this profile (the paper's network)"
+
+
+def test_cost_gans_come_at_the_stated_scale():
+    tiny = chapter.cost_gans("tiny", 32)
+    source = chapter.cost_gans("source", 32)
+    assert set(tiny) == set(source) == {"DCGAN (Comics)", "FastGAN (PopYou, ToyHollyWood)"}
+    assert tiny["FastGAN (PopYou, ToyHollyWood)"][2] == 64 and tiny["DCGAN (Comics)"][2] == 32
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(tiny["FastGAN (PopYou, ToyHollyWood)"][0]) * 10 < count(source["FastGAN (PopYou, ToyHollyWood)"][0])
+    with pytest.raises(ValueError, match="use source, tiny or committed"):
+        chapter.cost_gans("full", 32)
+
+
+def test_gan_samples_are_resized_and_scored_beside_the_ddpm(trained, tmp_path):
+    from toonlab.chapters import gan as gan_chapter
+
+    preset = gan_chapter.scaled_preset("toyhollywood_fastgan", 64, tiny=True, steps=1, batch_size=2)
+    run = gan_chapter.train_gan("toyhollywood_fastgan", preset, TensorDataset(torch.rand(4, 3, 64, 64), torch.zeros(4)),
+                                tmp_path, seed=0, sample_every=1, n_samples=2, progress=False)
+    generator, meta = gan_chapter.load_generator(run.generator_path)
+    gans = {"FastGAN (test)": (generator, meta)}
+    samples = chapter.gan_samples(gans, 3, seed=0, resolution=16)
+    assert list(samples) == [("FastGAN (test)", "generator, 64 → 16 px")]
+    images = samples[("FastGAN (test)", "generator, 64 → 16 px")]
+    assert images.shape == (3, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
+    _, runs = trained
+    cost = __import__("pandas").DataFrame([{"model": "toyhollywood_fastgan", "train s/step (this run)": 2.0}])
+    budget = chapter.budget_table(runs, 2, gans, cost)
+    assert list(budget["model"]) == ["DDPM T=300 (ToyHollyWood)", "DDPM T=1000 (Ho et al.)", "FastGAN (test)"]
+    gan_row = budget.iloc[2]
+    assert gan_row["steps"] == 1 and gan_row["train s/step"] == 2.0 and gan_row["train minutes"] == pytest.approx(0.0, abs=0.1)
+    assert budget.iloc[0]["images seen"] == 4 * 2

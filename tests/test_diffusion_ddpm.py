@@ -298,3 +298,11 @@ def test_sample_grid_callback_uses_fixed_seeds(tmp_path, tiny_unet):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     run(Path(sys.argv[1]), callbacks=[KillAt(int(sys.argv[2]))])
+
+
+def test_the_32px_preset_is_the_ddpm_papers_cifar10_network():
+    config = DDPMConfig(**ddpm.PAPER_NETWORK_32)
+    assert config.block_out_channels == ddpm.PRESETS[32] == (128, 256, 256, 256)
+    from toonlab.metrics.cost import count_parameters
+
+    assert abs(count_parameters(ddpm.build_unet(config)) / 1e6 - ddpm.PAPER_PARAMETERS_M) < 0.1  # 35.75 M

@@ -109,3 +109,66 @@ def test_check_presets_names_the_choices():
         chapter.check_presets(["toyhollywood_fastgan", "nope"])
     with pytest.raises(ValueError, match="choose from"):
         chapter.check_presets([])
+
+
+def test_widths_replace_the_sources_per_family_and_are_named_in_the_tables():
+    fastgan = chapter.scaled_preset("toyhollywood_fastgan", 64, widths={"fastgan": {"ngf": 12, "ndf": 16},
+                                                                        "stylegan2": {"channel_max": 64}})
+    assert (fastgan.model.ngf, fastgan.model.ndf, fastgan.model.latent_dim) == (12, 16, 256)
+    assert chapter.widths(fastgan) == "ngf 12 (64), ndf 16 (64)"
+    assert chapter.widths(chapter.scaled_preset("toyhollywood_stylegan2", 64)).endswith("channel_base 2048, channel_max 512")
+    assert chapter.describe_preset(fastgan)["widths (source's)"] == "ngf 12 (64), ndf 16 (64)"
+    with pytest.raises(ValueError, match="unknown GAN families.*'fastgan'"):
+        chapter.scaled_preset("toyhollywood_fastgan", 64, widths={"fast_gan": {"ngf": 12}})
+
+
+def test_fd_history_reads_the_metrics_logged_during_training(tmp_path):
+    preset = chapter.scaled_preset("comics_dcgan", 32, tiny=True, steps=4, batch_size=2)
+    data = TensorDataset(torch.rand(4, 3, 32, 32), torch.zeros(4))
+    run = chapter.train_gan("dcgan", preset, data, tmp_path, seed=0, sample_every=4, n_samples=2, log_every=1,
+                            metric_every=2, metric_fn=lambda trainer, step: {"fd": 10.0 - step, "kid": step / 10},
+                            progress=False)
+    history = chapter.fd_history({"dcgan": run})
+    assert history[["step", "FD", "KID"]].values.tolist() == [[2, 8.0, 0.2], [4, 6.0, 0.4]]
+
+
+def test_published_generator_loads_only_when_sha256_family_and_resolution_match(tmp_path):
+    from toonlab.train.gan_runs import CommittedGeneratorError
+
+    preset = chapter.scaled_preset("toyhollywood_fastgan", 64, tiny=True, steps=1, batch_size=2)
+    data = TensorDataset(torch.rand(4, 3, 64, 64), torch.zeros(4))
+    run = chapter.train_gan("toyhollywood_fastgan", preset, data, tmp_path / "run", seed=0, sample_every=1,
+                            n_samples=2, log_every=1, progress=False)
+    (tmp_path / "data").mkdir()
+    registry = tmp_path / "data" / "registry.yaml"
+    registry.write_text("weights: {}\n")
+    table = chapter.publish_table({"toyhollywood_fastgan": run}, "cpu", root=tmp_path)
+    row = table.iloc[0]
+    assert row["registry entry"] == "gan_cpu_toyhollywood_fastgan" and row["in data/registry.yaml"].startswith("no")
+    path = tmp_path / row["file"]
+    registry.write_text(f"weights:\n  gan_cpu_toyhollywood_fastgan:\n    file: {row['file']}\n    sha256: {row['sha256']}\n"
+                        f"    command: python -m toonlab.book run --profile cpu --chapters 03\n")
+    assert chapter.publish_table({"toyhollywood_fastgan": run}, "cpu", root=tmp_path).iloc[0]["in data/registry.yaml"] == "yes"
+
+    generator, meta = chapter.load_committed_generator("gan_cpu_toyhollywood_fastgan", kind="fastgan", resolution=64,
+                                                       root=tmp_path)
+    assert meta["dtype"] == "float16" and meta["sha256"] == row["sha256"]
+    assert all(p.dtype == torch.float32 for p in generator.parameters())
+    full, _ = chapter.load_generator(run.generator_path)
+    for (key, a), b in zip(generator.state_dict().items(), full.state_dict().values()):  # fp16 rounding only
+        torch.testing.assert_close(a.float(), b.float(), atol=2e-3, rtol=1e-2, msg=key)
+
+    with pytest.raises(CommittedGeneratorError, match="is a fastgan at 64 px, but a stylegan2 at 64 px"):
+        chapter.load_committed_generator("gan_cpu_toyhollywood_fastgan", kind="stylegan2", root=tmp_path)
+    with pytest.raises(CommittedGeneratorError, match="at 128 px was asked for"):
+        chapter.load_committed_generator("gan_cpu_toyhollywood_fastgan", resolution=128, root=tmp_path)
+    path.write_bytes(path.read_bytes() + b" ")
+    with pytest.raises(CommittedGeneratorError, match="sha256 .* the registry says.*--chapters 03"):
+        chapter.load_committed_generator("gan_cpu_toyhollywood_fastgan", root=tmp_path)
+    path.unlink()
+    with pytest.raises(CommittedGeneratorError, match="is missing"):
+        chapter.load_committed_generator("gan_cpu_toyhollywood_fastgan", root=tmp_path)
+    with pytest.raises(Exception, match="no weights entry 'gan_cpu_nope'"):
+        chapter.load_committed_generator("gan_cpu_nope", root=tmp_path)
+    with pytest.raises(CommittedGeneratorError, match="over the 0 MiB"):
+        chapter.publish_generator(run.generator_path, tmp_path / "big.safetensors", max_bytes=10)

@@ -125,3 +125,17 @@ def test_sample_latents_does_not_touch_the_global_generator():
     z = sampling.sample_latents(4, 8, seed=1)
     assert torch.equal(torch.rand(1), expected)
     assert torch.equal(z, sampling.sample_latents(4, 8, seed=1))
+
+
+def test_squared_gradient_norms_of_a_linear_critic_count_every_input_of_a_sample():
+    """D(x) = <w, x>: ||grad||^2 = ||w||^2 = 25 per image, zero-centred as lucidrains' libraries; a sample
+    given as two tensors (FastGAN's big and small fakes) adds both parts' squared norms."""
+    w = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]])
+    x = torch.randn(3, 1, 2, 2, requires_grad=True)
+    small = torch.randn(3, 1, 1, 1, requires_grad=True)
+    logits = (x * w).flatten(1).sum(1)
+    torch.testing.assert_close(losses.squared_gradient_norms(logits, x), torch.full((3,), 25.0))
+    torch.testing.assert_close(losses.squared_gradient_norms(logits + 2 * small.flatten(), [x, small]),
+                               torch.full((3,), 29.0))
+    with pytest.raises(ValueError, match="requires_grad"):
+        losses.squared_gradient_norms(logits.detach(), x.detach())

@@ -149,3 +149,24 @@ def test_bad_batches_are_named():
 
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         images_from(torch.rand(3, 8, 8))
+
+
+@pytest.mark.parametrize("name, form", [("toyhollywood_fastgan", "lightweight-gan"),
+                                        ("toyhollywood_stylegan2", "stylegan2-pytorch")])
+def test_the_pinned_peers_gradient_penalty_is_an_option_and_the_default_is_unchanged(name, form):
+    """gp_form=<peer> penalises ||grad||^2 at real and fake images (lucidrains' pinned versions); the default
+    step is the same as before the option existed (same losses from the same seed)."""
+    from accelerate import Accelerator
+
+    def first_step(**options):
+        torch.manual_seed(0)
+        preset = tiny_preset(name, options={"gp_every": 4, **options} if name.endswith("fastgan") else options)
+        task = build_task(preset)
+        images = dataset(preset.model.resolution, 4).tensors[0]
+        return task.train_step((images, None), 0, Accelerator(cpu=True))
+
+    default, peer = first_step(), first_step(gp_form=form)
+    assert default["loss_d"] == pytest.approx(peer["loss_d"].item())  # same draws up to the penalty
+    assert peer["gp"].item() != pytest.approx(default["gp"].item()) and math.isfinite(peer["gp"].item())
+    with pytest.raises(ValueError, match="gp_form must be one of"):
+        first_step(gp_form="wgan")

@@ -14,7 +14,12 @@ The steps the notebook calls, in order:
 * :func:`build_extractor`, :func:`fid_kid_table` — FID/KID against the real images;
 * :func:`load_clip`, :func:`prompt_baselines`, :func:`pil_figure` — the prompt baselines with CLIP-T;
 * :func:`synthetic_dataset`, :func:`load_generated` — PopYou's data set (resumable, with a manifest);
-* :func:`cost_table` — images/s and memory of the samplers, the GANs and the text-to-image pipeline.
+* :func:`network_table` — this profile's UNet beside the DDPM paper's 32 px network;
+* :func:`chapter03_generators`, :func:`gan_samples`, :func:`budget_table` — chapter 03's committed GANs
+  scored with the same features at this resolution, and what each model cost to train (GAN vs diffusion
+  at a CPU budget);
+* :func:`cost_gans`, :func:`cost_table` — images/s and memory of the samplers, GANs at a stated scale and
+  the text-to-image pipeline.
 
 Training folders live in the cache under a hash of everything that determines the run (model config,
 training settings, the data set's manifest), so a re-run of the chapter resumes or reloads the same
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +45,18 @@ import torch
 from toonlab import zoo
 from toonlab.data import load_images
 from toonlab.diffusion import cost, prompts
-from toonlab.diffusion.ddpm import DDPMConfig, sample, signal_left_at_T
+from toonlab.diffusion.ddpm import PAPER_NETWORK_32, PAPER_PARAMETERS_M, DDPMConfig, build_unet, sample, signal_left_at_T
 from toonlab.diffusion.generate import GenerationJob, GenerationReport, generate_dataset, load_generated, read_manifest
 from toonlab.diffusion.prompts import POPYOU_DECI_CLIP, POPYOU_GAN_CLIP
 from toonlab.diffusion.text2image import clip_t_per_prompt, generate_images
 from toonlab.diffusion.training import DDPMRun, train_ddpm
 from toonlab.gan import DCGANConfig, DCGANGenerator, FastGANConfig, FastGANGenerator
+from toonlab.metrics.cost import count_parameters
 from toonlab.metrics.clip_score import load_people
 from toonlab.metrics.extractors import build_extractor
 from toonlab.paths import cache_dir
 from toonlab.train import TrainConfig
+from toonlab.train.gan_runs import TINY_WIDTHS, load_committed_generator, published_name, sample_images
 
 CHAPTER = "04_diffusion"
 
@@ -104,8 +112,11 @@ def train_schedules(dataset: Any, schedules: Sequence[str], root: str | Path, *,
         settings = {k: v for k, v in vars(train).items() if k != "progress"}  # display only
         key = _digest({"ddpm": config.to_dict(), "train": settings, "data": data_id,
                        "grid": [grid_every, grid_n, grid_steps]})
+        start = time.perf_counter()
         runs[schedule] = train_ddpm(dataset, config, train, Path(root) / f"{schedule}-{key}",
                                     grid_every=grid_every, grid_n=grid_n, grid_steps=grid_steps)
+        trained_now = runs[schedule].result.step - (runs[schedule].result.resumed_from or 0)
+        runs[schedule].seconds_per_step = (time.perf_counter() - start) / trained_now if trained_now else None
     return runs
 
 
@@ -146,6 +157,100 @@ def fid_kid_table(samples: Mapping[tuple[str, str], torch.Tensor], reference: to
                      f"{result.kid_name} (mean)": result.kid_mean, f"{result.kid_name} (std)": result.kid_std,
                      "generated": result.n_generated, "reference": result.n_reference})
     return pd.DataFrame(rows), details
+
+
+def network_table(model: Mapping[str, Any]) -> pd.DataFrame:
+    """This profile's UNet beside the DDPM paper's CIFAR-10 network (the 32 px preset), parameters counted."""
+    rows = []
+    for name, fields in (("DDPM paper, CIFAR-10 32 px (Ho et al. 2020)", PAPER_NETWORK_32), ("this profile", model)):
+        config = DDPMConfig(**{k: v for k, v in fields.items() if k in DDPMConfig.__dataclass_fields__})
+        rows.append({"network": name, "resolution": config.resolution,
+                     "block_out_channels": str(list(config.block_out_channels)),
+                     "blocks per level": config.layers_per_block,
+                     "attention at": str(list(config.attention_resolutions)), "dropout": config.dropout,
+                     "parameters (M)": round(count_parameters(build_unet(config)) / 1e6, 2)})
+    paper, ours = rows
+    same = all(paper[k] == ours[k] for k in paper if k != "network")
+    ours["network"] += " (the paper's network)" if same else " (reduced: differs from the paper's where the values differ)"
+    paper["network"] += f" — reported {PAPER_PARAMETERS_M} M"
+    return pd.DataFrame(rows)
+
+
+# The GANs of chapter 03 that chapter 04 scores and times beside the DDPM (their committed cpu exports).
+CHAPTER03_GANS = {"FastGAN": "toyhollywood_fastgan", "StyleGAN2": "toyhollywood_stylegan2"}
+
+
+def chapter03_generators(profile: str = "cpu", device: str = "cpu") -> dict[str, tuple[torch.nn.Module, dict[str, Any]]]:
+    """Chapter 03's generators as committed (``gan_<profile>_<preset>`` in data/registry.yaml), sha256-checked."""
+    return {f"{label} (chapter 03, {profile})": load_committed_generator(published_name(profile, preset), device=device)
+            for label, preset in CHAPTER03_GANS.items()}
+
+
+def chapter03_cost_csv(profile: str = "cpu") -> Path | None:
+    """Chapter 03's committed cost table of ``profile`` (its measured seconds per training step), if present."""
+    from toonlab.paths import results_dir
+
+    path = results_dir(profile, "03_gan") / "cost.csv"
+    return path if path.is_file() else None
+
+
+def gan_samples(gans: Mapping[str, tuple[torch.nn.Module, Mapping[str, Any]]], n: int, seed: int, resolution: int,
+                batch_size: int = 64) -> dict[tuple[str, str], torch.Tensor]:
+    """``n`` samples per GAN, as chapter 03 samples them (precise BN, the preset's truncation), resized to
+    ``resolution`` with antialiasing, keyed like :func:`sample_all` for :func:`fid_kid_table`."""
+    import torch.nn.functional as F
+
+    out = {}
+    for label, (generator, meta) in gans.items():
+        images = sample_images(generator, n, seed, batch_size=batch_size, psi=float(meta.get("truncation_psi", 1.0)))
+        size = images.shape[-1]
+        if size != resolution:
+            images = F.interpolate(images, size=(resolution, resolution), mode="bilinear", antialias=True).clamp(0, 1)
+        out[(label, f"generator, {size} → {resolution} px" if size != resolution else "generator")] = images
+    return out
+
+
+def budget_table(runs: Mapping[str, DDPMRun], batch_size: int, gans: Mapping[str, tuple[torch.nn.Module, Mapping[str, Any]]],
+                 gan_cost: pd.DataFrame | None) -> pd.DataFrame:
+    """What each model cost to train: parameters, steps, batch, images seen, seconds per step (as measured
+    in its own run, on its own machine; chapter 03's from its committed cost table)."""
+    rows = []
+    for name, run in runs.items():
+        rows.append({"model": f"DDPM {SCHEDULE_LABELS[name]}", "resolution": run.config.resolution,
+                     "parameters (M)": round(count_parameters(run.unet) / 1e6, 2), "steps": run.result.step,
+                     "batch": batch_size, "images seen": run.result.step * batch_size,
+                     "train s/step": None if run.seconds_per_step is None else round(run.seconds_per_step, 3)})
+    for label, (generator, meta) in gans.items():
+        found = None if gan_cost is None else gan_cost.loc[gan_cost["model"] == meta["preset"]]
+        seconds = None if found is None or not len(found) else found.iloc[0].get("train s/step (this run)")
+        rows.append({"model": label, "resolution": meta["model"]["resolution"],
+                     "parameters (M)": round(count_parameters(generator) / 1e6, 2), "steps": meta["steps"],
+                     "batch": None, "images seen": None, "train s/step": seconds})
+    frame = pd.DataFrame(rows)
+    frame["train minutes"] = (frame["steps"] * frame["train s/step"].astype(float) / 60).round(1)
+    return frame
+
+
+def cost_gans(scale: str, resolution: int, profile: str = "cpu") -> dict[str, tuple[torch.nn.Module, int, int]]:
+    """The GAN generators of the cost table at a stated scale, as ``{name: (generator, latent_dim, size)}``.
+
+    ``source``: the sources' full widths; ``tiny``: :data:`TINY_WIDTHS` (``ci``, beside a tiny UNet);
+    ``committed``: chapter 03's committed ``profile`` generators (what this profile's DDPM is compared with)
+    beside the source's DCGAN. GANs make power-of-two sizes: at another resolution (80 px) they run at the
+    next one up, and FastGAN at 64 px at least (its smallest); both err against the GAN."""
+    size = 1 << (resolution - 1).bit_length()
+    dcgan_widths = TINY_WIDTHS["dcgan"] if scale == "tiny" else {}
+    gans = {"DCGAN (Comics)": (DCGANGenerator(DCGANConfig(resolution=size, **dcgan_widths)), 100, size)}
+    if scale in ("source", "tiny"):
+        fastgan_widths = TINY_WIDTHS["fastgan"] if scale == "tiny" else {}
+        gans["FastGAN (PopYou, ToyHollyWood)"] = (FastGANGenerator(FastGANConfig(resolution=max(64, size), **fastgan_widths)),
+                                                  256, max(64, size))
+    elif scale == "committed":
+        for label, (generator, meta) in chapter03_generators(profile).items():
+            gans[label] = (generator, generator.latent_dim, int(meta["model"]["resolution"]))
+    else:
+        raise ValueError(f"cost GAN scale {scale!r}: use source, tiny or committed")
+    return gans
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -289,11 +394,13 @@ def synthetic_dataset(model: str, profile: str, clip: Any, *, names_file: str | 
 
 def cost_table(runs: Mapping[str, DDPMRun], resolution: int, *, batch_size: int, measured_steps: int | None,
                device: str, synthetic: SyntheticDataset | None = None, gen_model: str = "", gen_size: int | None = None,
-               gen_steps: int = 25, gen_batch: int = 8) -> pd.DataFrame:
+               gen_steps: int = 25, gen_batch: int = 8,
+               gans: Mapping[str, tuple[torch.nn.Module, int, int]] | None = None) -> pd.DataFrame:
     """Images/s and memory of DDPM and DDIM per schedule, of the two GAN baselines, and of the pipeline that
     made the synthetic data set, as ratios to the DCGAN (PopYou's "diffusion is slower" claim, measured).
 
-    ``measured_steps`` times only that many denoising steps and scales linearly (``None``: all of them).
+    ``measured_steps`` times only that many denoising steps and scales linearly (``None``: all of them);
+    ``gans`` (:func:`cost_gans`, default its ``source`` scale) are the generators compared, at their stated scale.
     """
     rows = []
     for name, run in runs.items():
@@ -301,12 +408,7 @@ def cost_table(runs: Mapping[str, DDPMRun], resolution: int, *, batch_size: int,
         for sampler, steps in (("ddpm", T), ("ddim", min(50, T))):
             rows.append(cost.ddpm_cost(run.unet, run.config, sampler=sampler, steps=steps, batch_size=batch_size,
                                        device=device, measured_steps=min(steps, measured_steps or steps)))
-    # GANs make power-of-two sizes: at another resolution (80 px) they run at the next one up, and FastGAN
-    # at 64 px at least (its smallest); both err against the GAN, so PopYou's claim is measured conservatively.
-    gan_resolution = 1 << (resolution - 1).bit_length()
-    gans = {"DCGAN (Comics)": (DCGANGenerator(DCGANConfig(resolution=gan_resolution)), 100, gan_resolution),
-            "FastGAN (PopYou, ToyHollyWood)": (FastGANGenerator(FastGANConfig(resolution=max(64, gan_resolution))),
-                                               256, max(64, gan_resolution))}
+    gans = gans if gans is not None else cost_gans("source", resolution)
     for gan_name, (generator, latent_dim, size) in gans.items():
         rows.append(cost.generator_cost(generator, latent_dim, size, name=gan_name, batch_size=batch_size,
                                         device=device))
@@ -325,7 +427,8 @@ def cost_table(runs: Mapping[str, DDPMRun], resolution: int, *, batch_size: int,
 
 
 __all__ = [
-    "CHAPTER", "POPYOU_DECI_CLIP", "POPYOU_GAN_CLIP", "SCHEDULE_LABELS", "SyntheticDataset", "baseline_prompts",
+    "CHAPTER", "CHAPTER03_GANS", "budget_table", "chapter03_cost_csv", "chapter03_generators", "cost_gans", "gan_samples", "network_table",
+    "POPYOU_DECI_CLIP", "POPYOU_GAN_CLIP", "SCHEDULE_LABELS", "SyntheticDataset", "baseline_prompts",
     "build_extractor", "cost_table", "dataset_fingerprint", "device", "fid_kid_table", "grids_figure", "load_clip",
     "load_generated", "load_images", "loss_figure", "pil_figure", "prompt_baselines", "reported_clip_t", "runs_root",
     "sample_all", "samples_figure", "schedule_table", "synthetic_dataset", "train_schedules",

@@ -17,8 +17,9 @@ The steps the notebook calls, in order:
 * :func:`heldout_table` — the toon classifier's held-out accuracy per head;
 * :func:`diversity`, :func:`image_row_figure` — the few-shot failure in numbers and pictures;
 * :func:`cost_rows` — parameters, training step time and generation speed;
-* :func:`export_table` — where each exported generator is (chapters 05 and 06 start from them with
-  :func:`toonlab.train.gan_runs.load_generator`).
+* :func:`export_table`, :func:`publish_table` — where each exported generator is, and (``publish``) its
+  fp16 copy under ``data/weights`` that chapters 05 and 06 load with
+  :func:`toonlab.train.gan_runs.load_committed_generator`.
 
 Training, export and reload live in :mod:`toonlab.train.gan_runs` (later chapters reuse them); this module
 only composes them with the data and the metrics.
@@ -42,8 +43,9 @@ from toonlab.metrics.toon_features import heldout_table
 from toonlab.paths import cache_dir
 from toonlab.train import Trainer
 from toonlab.train.callbacks import grids_over_training_figure
-from toonlab.train.gan_runs import (TINY_WIDTHS, GANRun, interpolation, load_generator, run_folder, sample_images,
-                                    scaled_preset, train_gan)
+from toonlab.train.gan_runs import (TINY_WIDTHS, GANRun, interpolation, load_committed_generator, load_generator,
+                                    publish_generator, published_name, run_folder, sample_images, scaled_preset,
+                                    train_gan)
 
 CHAPTER = "03_gan"
 
@@ -137,6 +139,36 @@ def loss_figure(runs: Mapping[str, GANRun]):
     return fig
 
 
+def fd_history(runs: Mapping[str, GANRun]):
+    """FD/KID of the EMA samples at each ``fd_every`` step, one row per (model, step)."""
+    import pandas as pd
+
+    rows = []
+    for name, run in runs.items():
+        series = run.result.history.series
+        if "fd" not in series:
+            continue
+        kid = dict(zip(*series["kid"])) if "kid" in series else {}
+        rows += [{"model": name, "step": step, "FD": fd, "KID": kid.get(step)} for step, fd in zip(*series["fd"])]
+    return pd.DataFrame(rows, columns=["model", "step", "FD", "KID"])
+
+
+def fd_figure(history, distance_name: str, kid_name: str):
+    """FD and KID over training (:func:`fd_history`), one line per model."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for name, rows in history.groupby("model", sort=False):
+        axes[0].plot(rows["step"], rows["FD"], marker="o", label=name)
+        axes[1].plot(rows["step"], rows["KID"], marker="o", label=name)
+    for ax, title in zip(axes, (distance_name, kid_name)):
+        ax.set_title(f"{title} over training (lower is better)", fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def grids_figure(runs: Mapping[str, GANRun], max_columns: int = 5):
     """Each run's sample grids at evenly spaced steps (the same latents in every grid)."""
     return grids_over_training_figure({name: run.grids() for name, run in runs.items()}, max_columns)
@@ -188,7 +220,7 @@ def cost_rows(runs: Mapping[str, GANRun], batch_size: int, device: str | torch.d
         cost = measure(call, batch_size, device=device, warmup=1, repeats=3)
         G.train(was_training)
         rows.append({
-            "model": name, "resolution": run.preset.model.resolution,
+            "model": name, "resolution": run.preset.model.resolution, "widths": widths(run.preset),
             "G parameters (M)": round(count_parameters(run.trainer.unwrap("G")) / 1e6, 3),
             "D parameters (M)": round(count_parameters(run.trainer.unwrap("D")) / 1e6, 3),
             "train s/step (this run)": None if run.seconds_per_step is None else round(run.seconds_per_step, 4),
@@ -200,8 +232,25 @@ def cost_rows(runs: Mapping[str, GANRun], batch_size: int, device: str | torch.d
     return rows
 
 
+WIDTH_FIELDS = {"dcgan": ("base_channels",), "fastgan": ("ngf", "ndf"),
+                "stylegan2": ("style_dim", "n_mlp", "channel_base", "channel_max")}
+
+
+def widths(preset: presets.GANPreset) -> str:
+    """The width fields of a preset's network, with the source's value where ours differs (``ngf 12 (64)``)."""
+    source = presets.get(preset.name).model
+    parts = []
+    for field in WIDTH_FIELDS[preset.kind]:
+        ours, theirs = getattr(preset.model, field), getattr(source, field)
+        if field == "channel_base" and theirs is not None:  # lucidrains' rule scales it with the resolution
+            theirs = theirs * preset.model.resolution // source.resolution
+        parts.append(f"{field} {ours}" + ("" if ours == theirs else f" ({theirs})"))
+    return ", ".join(parts)
+
+
 def describe_preset(preset: presets.GANPreset) -> dict[str, Any]:
     return {"preset": preset.name, "source": preset.source, "resolution": preset.model.resolution,
+            "widths (source's)": widths(preset),
             "batch": preset.batch_size, "lr": preset.lr, "betas": str(tuple(preset.betas)),
             "augment": preset.augment or "none", "EMA": preset.ema_decay or "none",
             "options": json.dumps(preset.options, sort_keys=True), "notes": preset.notes}
@@ -215,9 +264,34 @@ def export_table(runs: Mapping[str, GANRun]):
                           "resumed from": r.result.resumed_from} for name, r in runs.items()])
 
 
+def publish_table(runs: Mapping[str, GANRun], profile: str, root: Path | None = None):
+    """Copy each run's generator in fp16 to ``data/weights/gan_<profile>_<preset>.safetensors`` (to be committed)
+    and say whether data/registry.yaml already records that sha256 (if not, the entry to paste there)."""
+    import pandas as pd
+
+    from toonlab.data.errors import DataSourceError
+    from toonlab.data.registry import weights_spec
+    from toonlab.paths import repo_root
+
+    root = root or repo_root()
+    rows = []
+    for name, run in runs.items():
+        entry = published_name(profile, name)
+        path, sha256 = publish_generator(run.generator_path, root / "data" / "weights" / f"{entry}.safetensors")
+        try:
+            registered = weights_spec(entry, root).sha256 == sha256
+        except DataSourceError:
+            registered = False
+        rows.append({"registry entry": entry, "file": path.relative_to(root).as_posix(), "MiB": round(path.stat().st_size / 2**20, 2),
+                     "sha256": sha256, "steps": run.result.step,
+                     "in data/registry.yaml": "yes" if registered else "no: paste this sha256 under weights:"})
+    return pd.DataFrame(rows)
+
+
 __all__ = [
-    "CHAPTER", "GANRun", "TINY_WIDTHS", "build_extractor", "check_presets", "cost_rows", "describe_preset", "device",
-    "diversity", "evaluate", "export_table", "fd_over_training", "grids_figure", "heldout_table", "image_row_figure",
-    "interpolation", "interpolation_figure", "load_generator", "load_images", "loss_figure", "reference_stats",
-    "run_folder", "runs_root", "sample_images", "scaled_preset", "stack_images", "train_gan",
+    "CHAPTER", "TINY_WIDTHS", "build_extractor", "check_presets", "cost_rows", "describe_preset", "device",
+    "diversity", "evaluate", "export_table", "fd_figure", "fd_history", "fd_over_training", "GANRun", "grids_figure",
+    "heldout_table", "image_row_figure", "interpolation", "interpolation_figure", "load_committed_generator",
+    "load_generator", "load_images", "loss_figure", "publish_generator", "publish_table", "reference_stats", "run_folder", "runs_root",
+    "sample_images", "scaled_preset", "stack_images", "train_gan", "widths",
 ]

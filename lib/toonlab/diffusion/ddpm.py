@@ -35,15 +35,23 @@ from torch import nn
 from toonlab.train import Task, load_weights
 
 # UNet widths per resolution; self-attention at 16 px as in the DDPM paper (diffusers' train_unconditional
-# example uses the same pattern). Each entry is one resolution level, the first at full size.
+# example uses the same pattern). Each entry is one resolution level, the first at full size. 32 px is the
+# paper's CIFAR-10 network (Ho et al. 2020, appendix B: 128 channels, multipliers 1, 2, 2, 2, two residual
+# blocks per level, attention at 16 px, dropout 0.1): 35.7 M parameters in diffusers' UNet2DModel, as the
+# paper's 35.7 M. The other sizes are diffusers-example widths (the paper's 256 px networks are larger).
 PRESETS: dict[int, tuple[int, ...]] = {
-    32: (64, 128, 256),
+    32: (128, 256, 256, 256),
     64: (64, 128, 256, 256),
     128: (64, 128, 128, 256, 256),
     256: (64, 64, 128, 128, 256, 256),
 }
 
 # The two noise schedules of the chapter: the source's and the paper's.
+# The DDPM paper's CIFAR-10 network (what the 32 px preset and the notebook's default dropout reproduce).
+PAPER_NETWORK_32: dict[str, Any] = {"resolution": 32, "block_out_channels": (128, 256, 256, 256),
+                                    "attention_resolutions": (16,), "layers_per_block": 2, "dropout": 0.1}
+PAPER_PARAMETERS_M = 35.7  # "Our CIFAR10 model has 35.7 million parameters" (appendix B)
+
 SCHEDULES: dict[str, dict[str, Any]] = {
     # ToyHollyWood: T=300, linear 1e-4 -> 0.02, L1 on the noise
     "t300": {"num_train_timesteps": 300, "beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,

@@ -64,6 +64,7 @@ class DDPMRun:
     result: TrainResult
     config: DDPMConfig
     weights: Path  # the exported EMA UNet (safetensors + config)
+    seconds_per_step: float | None = None  # wall time per step where the caller timed it (None: not timed, or resumed with nothing to train)
 
     @property
     def unet(self) -> torch.nn.Module:

@@ -60,6 +60,23 @@ def gradient_penalty(real_logits: torch.Tensor | list[torch.Tensor], real_images
     return (grads.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
+def squared_gradient_norms(logits: torch.Tensor | list[torch.Tensor],
+                           inputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """Per sample, ||d D(x) / d x||^2 (the gradients of several outputs summed; several ``inputs`` of the
+    same samples, e.g. FastGAN's big and small fake images, count as one x). Shape (batch,).
+
+    lucidrains' pinned libraries penalise these zero-centred, on the real *and* the fake images:
+    lightweight-gan 1.2.1 ``gp_weight * mean(||g||^2)`` over the real and fake rows together,
+    stylegan2-pytorch 1.9.0 ``10 * mean(||g_real||^2) + 10 * mean(||g_fake||^2)``.
+    """
+    outputs = logits if isinstance(logits, (list, tuple)) else [logits]
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if not all(x.requires_grad for x in inputs):
+        raise ValueError("squared_gradient_norms needs requires_grad_(True) on the inputs before D sees them")
+    grads = torch.autograd.grad([o.sum() for o in outputs], inputs, create_graph=True)
+    return sum(g.flatten(1).pow(2).sum(1) for g in grads)
+
+
 # -- StyleGAN2 (Karras et al. 2020): logistic loss, R1, path length ------------------------------------
 
 

@@ -80,7 +80,9 @@ register(GANPreset(
     notes="128 px, latent 256, batch 4, lr 2e-4, hinge, translation+cutout, FID on 12,800 EMA images with "
           "pytorch-fid: as reported. Unstated, so lightweight-gan's defaults: 150k steps, Adam betas "
           "(0.5, 0.9), fixed-margin hinge with a gradient penalty (weight 10) every 4th step, MSE "
-          "reconstruction. Our FastGAN network replaces lightweight-gan's. Our choice, not the library's: the "
+          "reconstruction. The penalty differs: ours is (||grad|| - 1)^2 at the real images, lightweight-gan "
+          "1.2.1's is ||grad||^2 at the real and the fake images (option gp_form='lightweight-gan', used by "
+          "benchmarks/gan_vs_peers.py; the default keeps the committed reference runs reproducible). Our FastGAN network replaces lightweight-gan's. Our choice, not the library's: the "
           "EMA generator is updated every step with decay 0.995 from step 0 (lightweight-gan averages with "
           "0.995 only every 10 steps after step 20,000, and resets the average until step 25,000).",
 ))
@@ -97,7 +99,8 @@ register(GANPreset(
     notes="128 px, capacity 16, lr 2e-4, TTUR x2 (discriminator lr 4e-4), mixing 0.9, psi 0.6: as reported. "
           "Unstated, so stylegan2-pytorch's defaults: batch 5, 150k steps, Adam (0.5, 0.9) for both networks, "
           "hinge losses, gradient penalty (weight 10) every 4 steps added to that step's loss (no lazy "
-          "rescaling of lr or betas). Our rosinality-layout network replaces lucidrains'. Our choices, not the "
+          "rescaling of lr or betas); ours is (||grad|| - 1)^2 at the real images, stylegan2-pytorch 1.9.0's "
+          "||grad||^2 at the real plus the fake images (option gp_form='stylegan2-pytorch'). Our rosinality-layout network replaces lucidrains'. Our choices, not the "
           "library's: path-length regularisation off (lucidrains adds it every 32 steps after step 5,000), "
           "and the EMA generator updated every step with decay 0.99 from step 0 (lucidrains: every 10 steps "
           "after step 20,000, the average reset until step 25,000).",

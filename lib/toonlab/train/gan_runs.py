@@ -9,6 +9,9 @@ chapters start from the exported generators (:func:`load_generator`), and find t
 * :func:`train_gan` — one preset on one data set, with sample grids (and optional metrics) over training,
   exact resume, and the EMA generator exported as safetensors with its config;
 * :func:`load_generator` — that export back as a generator;
+* :func:`publish_generator`, :func:`load_committed_generator` — a small fp16 copy committed under
+  ``data/weights`` with its sha256 in data/registry.yaml (the ``cpu`` generators that chapters 05 and 06
+  start from), and that copy back after checking its sha256, family and resolution;
 * :func:`sample_images`, :func:`interpolation` — seeded samples and latent walks in eval mode.
 """
 
@@ -18,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +50,13 @@ GENERATOR_CLASSES = {"dcgan": (DCGANConfig, DCGANGenerator), "fastgan": (FastGAN
                      "stylegan2": (StyleGAN2Config, StyleGAN2Generator)}
 
 
-def scaled_preset(name: str, resolution: int, tiny: bool = False, **changes: Any) -> presets.GANPreset:
+def scaled_preset(name: str, resolution: int, tiny: bool = False, widths: Mapping[str, Mapping[str, Any]] | None = None,
+                  **changes: Any) -> presets.GANPreset:
     """A source preset moved to ``resolution``; ``tiny`` swaps in :data:`TINY_WIDTHS` (``ci`` only).
 
-    ``changes`` replace preset fields; ``model={...}`` changes model-config fields on top of the above.
+    ``widths`` maps a GAN family (``fastgan``, ``stylegan2``, ``dcgan``) to model-config changes (the
+    ``cpu`` profile's reduced widths); ``changes`` replace preset fields, and ``model={...}`` changes
+    model-config fields on top of all the above.
     """
     preset = presets.get(name)
     model: dict[str, Any] = {"resolution": resolution}
@@ -58,6 +65,10 @@ def scaled_preset(name: str, resolution: int, tiny: bool = False, **changes: Any
         model["channel_base"] = preset.model.channel_base * resolution // preset.model.resolution
     if tiny:
         model.update(TINY_WIDTHS[preset.kind])
+    unknown = sorted(set(widths or {}) - set(GENERATOR_CLASSES))
+    if unknown:
+        raise ValueError(f"widths for unknown GAN families {unknown}; use {sorted(GENERATOR_CLASSES)}")
+    model.update((widths or {}).get(preset.kind) or {})
     model.update(changes.pop("model", None) or {})  # explicit model changes win
     return preset.replace(model=model, **changes)
 
@@ -139,8 +150,61 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     if "blur_kernel" in model:
         model["blur_kernel"] = tuple(model["blur_kernel"])
     generator = generator_cls(config_cls(**model))
-    generator.load_state_dict(state)
+    # a published copy is stored in fp16 (publish_generator); the networks always run in fp32
+    generator.load_state_dict({key: value.float() if value.is_floating_point() else value for key, value in state.items()})
     return generator.to(device).eval(), meta
+
+
+class CommittedGeneratorError(RuntimeError):
+    """A committed generator is missing, changed, or not the network the caller expects."""
+
+
+def published_name(profile: str, preset: str) -> str:
+    """The registry name (data/registry.yaml, ``weights:``) of a published generator: ``gan_<profile>_<preset>``."""
+    return f"gan_{profile}_{preset}"
+
+
+def publish_generator(path: str | Path, dest: str | Path, max_bytes: int = 5 * 2**20) -> tuple[Path, str]:
+    """Copy an exported generator to ``dest`` in fp16 (half the bytes; eval samples barely change), with
+    the same metadata plus ``dtype``, atomically; returns ``(dest, sha256)``. Refuses a file over
+    ``max_bytes`` (the repository keeps committed weights small: reduce the widths instead)."""
+    from toonlab.data.manifest import sha256_file
+    from toonlab.train.checkpoint import save_weights
+
+    generator, meta = load_generator(path)
+    size = sum(t.numel() for t in generator.state_dict().values() if t.is_floating_point()) * 2
+    if size > max_bytes:
+        raise CommittedGeneratorError(f"{path}: {size / 2**20:.1f} MiB in fp16, over the {max_bytes / 2**20:.0f} MiB "
+                                      f"allowed for committed weights; publish a narrower generator")
+    dest = save_weights(dest, generator.half(), config={**meta, "dtype": "float16"})
+    return dest, sha256_file(dest)
+
+
+def load_committed_generator(name: str, *, kind: str | None = None, resolution: int | None = None,
+                             device: str | torch.device = "cpu", root: Path | None = None
+                             ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The committed generator ``name`` (``weights:`` in data/registry.yaml, e.g. ``gan_cpu_toyhollywood_fastgan``)
+    after checking its sha256 and, when given, that it is a ``kind`` generator at ``resolution`` px."""
+    from toonlab.data.manifest import sha256_file
+    from toonlab.data.registry import weights_spec
+
+    spec = weights_spec(name, root)
+    rebuild = f"rebuild it with `{spec.command}`" if spec.command else "rebuild it"
+    if not spec.file.is_file():
+        raise CommittedGeneratorError(f"generator {name!r}: {spec.file} is missing; it ships with the repository "
+                                      f"(git checkout -- the file) or {rebuild}")
+    actual = sha256_file(spec.file)
+    if actual != spec.sha256:
+        raise CommittedGeneratorError(f"generator {name!r}: {spec.file} has sha256 {actual[:16]}…, the registry says "
+                                      f"{spec.sha256[:16]}…; restore the file, or {rebuild} and update data/registry.yaml")
+    generator, meta = load_generator(spec.file, device)
+    found = (meta["kind"], int(meta["model"]["resolution"]))
+    if (kind is not None and kind != found[0]) or (resolution is not None and resolution != found[1]):
+        raise CommittedGeneratorError(f"generator {name!r} is a {found[0]} at {found[1]} px, but a "
+                                      f"{kind or found[0]} at {resolution or found[1]} px was asked for; "
+                                      f"load another entry or train one at that size")
+    meta["sha256"] = actual
+    return generator, meta
 
 
 @torch.no_grad()

@@ -77,17 +77,25 @@ class FastGANTask(Task):
     and a random quarter) vs fake with a random-margin hinge; G minimises -D(G(z)).
 
     ``loss="hinge", gp_every=4`` is lucidrains' lightweight-gan's choice instead (what ToyHollyWood
-    trained with): the fixed-margin hinge, and every 4th step the gradient penalty (||grad|| - 1)^2 of
-    the real logits at the real images, weight ``gp_weight``, added to that step's D loss.
+    trained with): the fixed-margin hinge, and every 4th step a gradient penalty of weight ``gp_weight``
+    added to that step's D loss. ``gp_form="real"``: (||grad|| - 1)^2 of the real logits at the real images
+    (the toonlab default so far); ``gp_form="lightweight-gan"``: lightweight-gan 1.2.1's own, ||grad||^2
+    (zero-centred) at the real and the fake images, averaged over both (the benchmark against it uses this).
     """
+
+    GP_FORMS = ("real", "lightweight-gan")
 
     LOSSES = ("random_margin_hinge", "hinge")
 
     def __init__(self, config: FastGANConfig, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                  augment: str = "color,translation", reconstruction_loss: str = "mse",
-                 loss: str = "random_margin_hinge", gp_every: int = 0, gp_weight: float = 10.0) -> None:
+                 loss: str = "random_margin_hinge", gp_every: int = 0, gp_weight: float = 10.0,
+                 gp_form: str = "real") -> None:
         if loss not in self.LOSSES:
             raise ValueError(f"FastGAN loss must be one of {self.LOSSES}, got {loss!r}")
+        if gp_form not in self.GP_FORMS:
+            raise ValueError(f"FastGAN gp_form must be one of {self.GP_FORMS}, got {gp_form!r}")
+        self.gp_form = gp_form
         if gp_every < 0:
             raise ValueError(f"gp_every must be >= 0 (0 = no gradient penalty), got {gp_every}")
         self.loss, self.gp_every, self.gp_weight = loss, gp_every, gp_weight
@@ -118,7 +126,8 @@ class FastGANTask(Task):
             out_real = D(real_aug, part=part)
             targets = reconstruction_targets(real_aug.detach(), part, self.config.small_resolution)
             loss_rec = sum(self._reconstruction_loss(rec, tgt) for rec, tgt in zip(out_real.reconstructions, targets))
-            fake_logits = D([f.detach() for f in fakes]).logits
+            fake_inputs = [f.detach().requires_grad_(with_gp and self.gp_form != "real") for f in fakes]
+            fake_logits = D(fake_inputs).logits
             if self.loss == "hinge":
                 loss_adv = losses.hinge_discriminator(out_real.logits, fake_logits)
             else:
@@ -126,8 +135,12 @@ class FastGANTask(Task):
                             + losses.random_margin_hinge_fake(fake_logits))
             loss_d = loss_adv + loss_rec
         logs = {}
-        if with_gp:
+        if with_gp and self.gp_form == "real":
             gp = losses.gradient_penalty(out_real.logits.float(), real_input)
+        elif with_gp:  # lightweight-gan: the real and the fake rows together
+            gp = torch.cat([losses.squared_gradient_norms(out_real.logits.float(), real_input),
+                            losses.squared_gradient_norms(fake_logits.float(), fake_inputs)]).mean()
+        if with_gp:
             loss_d = loss_d + self.gp_weight * gp
             logs["gp"] = gp.detach()
         self.optimizers["D"].zero_grad(set_to_none=True)
@@ -148,17 +161,23 @@ class StyleGAN2Task(Task):
 
     ``loss="hinge", regulariser="gp", lazy_regularisation=False`` is instead the step of lucidrains'
     stylegan2-pytorch (what ToyHollyWood trained with): hinge losses, and every ``d_reg_every`` steps the
-    gradient penalty (||grad|| - 1)^2 at the real images added to that step's D loss, with no rescaling.
+    gradient penalty added to that step's D loss, with no rescaling: ``gp_form="real"`` (||grad|| - 1)^2 at
+    the real images (the toonlab default so far), ``gp_form="stylegan2-pytorch"`` that library's own (1.9.0),
+    ||grad||^2 (zero-centred) at the real images plus the same at the fake images.
     """
 
     LOSSES = ("logistic", "hinge")
     REGULARISERS = ("r1", "gp")
+    GP_FORMS = ("real", "stylegan2-pytorch")
 
     def __init__(self, config: StyleGAN2Config, lr: float = 2e-3, betas: tuple[float, float] = (0.0, 0.99),
                  d_lr_mult: float = 1.0, mixing_prob: float = 0.9, r1_gamma: float = 10.0, d_reg_every: int = 16,
                  pl_weight: float = 2.0, g_reg_every: int = 4, pl_batch_shrink: int = 2, augment: str = "",
                  loss: str = "logistic", regulariser: str = "r1", gp_weight: float = 10.0,
-                 lazy_regularisation: bool = True) -> None:
+                 lazy_regularisation: bool = True, gp_form: str = "real") -> None:
+        if gp_form not in self.GP_FORMS:
+            raise ValueError(f"StyleGAN2 gp_form must be one of {self.GP_FORMS}, got {gp_form!r}")
+        self.gp_form = gp_form
         if d_reg_every < 1 or g_reg_every < 1 or pl_batch_shrink < 1:
             raise ValueError("d_reg_every, g_reg_every and pl_batch_shrink must be >= 1")
         if loss not in self.LOSSES or regulariser not in self.REGULARISERS:
@@ -203,10 +222,16 @@ class StyleGAN2Task(Task):
             fake, _ = G(noise(batch_size, style_dim))
             real_input = real.detach().requires_grad_(with_gp)
             real_logits = D(self.augment(real_input))
-            loss_d = d_loss(real_logits, D(self.augment(fake)))
+            fake_input = self.augment(fake).detach().requires_grad_(with_gp and self.gp_form != "real")
+            fake_logits = D(fake_input)
+            loss_d = d_loss(real_logits, fake_logits)
         logs["loss_d"] = loss_d.detach()
-        if with_gp:
+        if with_gp and self.gp_form == "real":
             gp = losses.gradient_penalty(real_logits.float(), real_input)
+        elif with_gp:  # stylegan2-pytorch: the real and the fake penalties summed
+            gp = (losses.squared_gradient_norms(real_logits.float(), real_input).mean()
+                  + losses.squared_gradient_norms(fake_logits.float(), fake_input).mean())
+        if with_gp:
             loss_d = loss_d + self.gp_weight * gp
             logs["gp"] = gp.detach()
         self.optimizers["D"].zero_grad(set_to_none=True)
