@@ -2,13 +2,16 @@
 
 For each chapter: merge the profile's parameters (``notebooks/params/<profile>.yaml``), check them against
 the notebook's declared parameters, skip the chapter when its fingerprint matches the last successful
-run, otherwise execute it into a temporary file and move it into place only when every cell succeeded.
+run, otherwise pass the kernel the run's fingerprint (recorded with its results) and the fingerprints each
+reference profile would have now (to mark committed reference results stale), and execute it into a temporary file and move it into place only when every cell succeeded.
 A failure names the chapter, the cell and the error, and leaves no executed notebook for that chapter
 (a stale one would show outdated numbers in the book).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -18,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from toonlab import atomic
-from toonlab.book.chapters import METADATA_KEY, Chapter, discover, fingerprint, is_up_to_date, select
-from toonlab.params import ParameterError, profile_params
+from toonlab.book.chapters import METADATA_KEY, Chapter, discover, fingerprint, is_up_to_date, recorded_run, select
+from toonlab.params import PROFILES, ParameterError, profile_params
 from toonlab.paths import ROOT_ENV, repo_root
+from toonlab.results import FINGERPRINT_ENV, REFERENCE_FINGERPRINTS_ENV, REFERENCE_PROFILES
 
 DEFAULT_CELL_TIMEOUT_S = 1800
 
@@ -79,6 +83,26 @@ def chapter_parameters(chapter: Chapter, profile: str, params_dir: Path) -> dict
     return values
 
 
+def reference_fingerprints(chapter: Chapter, root: Path, params_dir: Path) -> dict[str, str]:
+    """The fingerprint each reference profile's parameters give this chapter now: a committed result whose
+    recorded fingerprint differs was made by other code or parameters (stale)."""
+    return {profile: fingerprint(chapter, profile_params(profile, chapter.stem, params_dir), root)
+            for profile in REFERENCE_PROFILES if profile in PROFILES and (params_dir / f"{profile}.yaml").is_file()}
+
+
+def shown_results_digest(chapter: Chapter, profile: str, root: Path) -> str:
+    """A digest of the committed reference results a chapter run shows (every reference profile but its own):
+    committing new reference results re-runs the chapters that display them, though their code is unchanged."""
+    digest = hashlib.sha256()
+    for other in REFERENCE_PROFILES:
+        folder = root / "results" / other / chapter.stem
+        if other == profile or not folder.is_dir():
+            continue
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any], target: Path, root: Path,
              cell_timeout: int) -> float:
     """Run one notebook into ``target`` (atomically); return its wall time in seconds."""
@@ -135,12 +159,15 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
     for chapter, parameters in tqdm(planned, desc=f"chapters ({profile})", unit="chapter"):
         target = chapter.executed(out_dir)
         key = fingerprint(chapter, parameters, root)
-        if not force and is_up_to_date(target, key):
+        shown = shown_results_digest(chapter, profile, root)
+        if not force and is_up_to_date(target, key) and (recorded_run(target) or {}).get("shown_results") == shown:
             report.results.append(ChapterResult(chapter.stem, "cached"))
             echo(f"{chapter.stem}: unchanged since its last run, skipped")
             continue
         target.unlink(missing_ok=True)  # never leave a stale result behind if this run fails
-        record = {"fingerprint": key, "profile": profile, "parameters": dict(parameters), "status": "ok",
+        os.environ[FINGERPRINT_ENV] = key  # the kernel records it with the chapter's results
+        os.environ[REFERENCE_FINGERPRINTS_ENV] = json.dumps(reference_fingerprints(chapter, root, params_dir))
+        record = {"fingerprint": key, "shown_results": shown, "profile": profile, "parameters": dict(parameters), "status": "ok",
                   "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         elapsed = _execute(chapter, parameters, record, target, root, cell_timeout)
         report.results.append(ChapterResult(chapter.stem, "ran", elapsed))
