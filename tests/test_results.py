@@ -185,3 +185,14 @@ def test_ci_glue_and_tables_carry_the_smoke_label(tmp_path, monkeypatch):
     real.glue("accuracy", "0.412")
     assert glued["accuracy"] == "0.412"
     assert real.table("t", pd.DataFrame({"x": [1]})).iloc[0].tolist() == ["cpu", 1]
+
+
+def test_a_table_read_from_a_committed_record_is_labelled_as_that_record_not_as_the_run(tmp_path):
+    import pandas as pd
+
+    smoke = ChapterRun("02_clustering", {"profile": "ci"}, weights="w", root=tmp_path)
+    frame = smoke.table("heldout", pd.DataFrame({"acc": [0.9]}), source=("ToonCLIP · committed record", "toonclip.json"))
+    assert list(frame.columns) == ["ToonCLIP · committed record", "acc"] and frame.iloc[0, 0] == "toonclip.json"
+    assert "smoke" not in (tmp_path / "results/ci/02_clustering/heldout.csv").read_text()
+    record = json.loads(smoke.finish().read_text())
+    assert record["provenance"]["load_average_at_start"] is None or len(record["provenance"]["load_average_at_start"]) == 3

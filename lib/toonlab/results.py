@@ -181,6 +181,7 @@ class ChapterRun:
         self.tables: list[str] = []
         self.figures: list[str] = []
         self._start = time.perf_counter()
+        self._load_at_start = load_average()
         show_whole_cells()
 
     @property
@@ -191,21 +192,25 @@ class ChapterRun:
         self.metrics[name] = _jsonable(value)
         return value
 
-    def labelled(self, frame: Any) -> Any:
+    def labelled(self, frame: Any, source: tuple[str, str] | None = None) -> Any:
         """``frame`` with the run's label as its first column — the header is the label (profile and
         weights), each row says ``smoke: not a result`` in ``ci`` and the profile otherwise — so a table read
         on its own, as CSV or rendered, says what made it. A table with the label already heading a column
-        (:func:`compare`'s, whose label may go on with the data: "<label> · emoji") is returned as is."""
-        if any(str(column).startswith(self.label) for column in frame.columns):
+        (:func:`compare`'s, whose label may go on with the data: "<label> · emoji") is returned as is.
+
+        ``source``: (header, value) for a table this run did not compute — numbers read from a committed
+        record, say — which must not be labelled as this run's (smoke or not)."""
+        if source is None and any(str(column).startswith(self.label) for column in frame.columns):
             return frame
+        header, value = source or (self.label, SMOKE_VALUE if self.profile == "ci" else self.profile)
         out = frame.copy()
-        out.insert(0, self.label, SMOKE_VALUE if self.profile == "ci" else self.profile)
+        out.insert(0, header, value)
         return out
 
-    def table(self, name: str, frame: Any) -> Any:
+    def table(self, name: str, frame: Any, source: tuple[str, str] | None = None) -> Any:
         """Save a pandas DataFrame as ``<name>.csv``, labelled (:meth:`labelled`); return the labelled frame,
         which is what the chapter should display."""
-        frame = self.labelled(frame)
+        frame = self.labelled(frame, source)
         path = self.out / f"{name}.csv"
         atomic.write_text(path, frame.to_csv(index=False))
         self.tables.append(path.name)
@@ -240,7 +245,8 @@ class ChapterRun:
             "metrics": self.metrics,
             "tables": sorted(set(self.tables)),
             "figures": sorted(set(self.figures)),
-            "provenance": provenance(self.params, time.perf_counter() - self._start, self.root),
+            "provenance": {**provenance(self.params, time.perf_counter() - self._start, self.root),
+                           "load_average_at_start": self._load_at_start},
         }
         if self.profile == "ci":
             record["note"] = SMOKE_NOTE
