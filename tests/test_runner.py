@@ -199,6 +199,7 @@ def test_reference_results_record_their_fingerprint_and_turn_stale_when_the_chap
     add_chapter(book_root, "01_demo", [write_gpu_result], "steps: int = 100  # training steps")
     (book_root / "notebooks/params/gpu.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: 5\n")
     run("gpu", root=book_root, out_dir=book_root / "gpu-run", echo=quiet)
+    assert "TOONLAB_FINGERPRINT" not in os.environ  # set for the kernel only, not left behind in this process
     record = json.loads((book_root / "results/gpu/01_demo/metrics.json").read_text())
     assert record["provenance"]["fingerprint"] == recorded_run(book_root / "gpu-run/01_demo.ipynb")["fingerprint"]
     assert record["provenance"]["load_average_at_end"] is not None

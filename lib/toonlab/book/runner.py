@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +89,21 @@ def reference_fingerprints(chapter: Chapter, root: Path, params_dir: Path) -> di
     recorded fingerprint differs was made by other code or parameters (stale)."""
     return {profile: fingerprint(chapter, profile_params(profile, chapter.stem, params_dir), root)
             for profile in REFERENCE_PROFILES if profile in PROFILES and (params_dir / f"{profile}.yaml").is_file()}
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables for the kernels started inside the block, then restore the old values."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def shown_results_digest(chapter: Chapter, profile: str, root: Path) -> str:
@@ -165,11 +181,12 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
             echo(f"{chapter.stem}: unchanged since its last run, skipped")
             continue
         target.unlink(missing_ok=True)  # never leave a stale result behind if this run fails
-        os.environ[FINGERPRINT_ENV] = key  # the kernel records it with the chapter's results
-        os.environ[REFERENCE_FINGERPRINTS_ENV] = json.dumps(reference_fingerprints(chapter, root, params_dir))
+        kernel_env = {FINGERPRINT_ENV: key,  # the kernel records it with the chapter's results
+                      REFERENCE_FINGERPRINTS_ENV: json.dumps(reference_fingerprints(chapter, root, params_dir))}
         record = {"fingerprint": key, "shown_results": shown, "profile": profile, "parameters": dict(parameters), "status": "ok",
                   "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        elapsed = _execute(chapter, parameters, record, target, root, cell_timeout)
+        with _environment(kernel_env):  # the kernel inherits them; this process is left as it was
+            elapsed = _execute(chapter, parameters, record, target, root, cell_timeout)
         report.results.append(ChapterResult(chapter.stem, "ran", elapsed))
         echo(f"{chapter.stem}: executed in {elapsed:.1f} s")
     return report
