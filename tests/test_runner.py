@@ -256,3 +256,10 @@ def test_real_chapters_depend_on_their_own_modules_not_on_other_chapters_or_the_
     files = {p.relative_to(REPO / "lib" / "toonlab").as_posix() for p in chapter_lib_files(chapters["02_clustering"], REPO)}
     assert {"chapters/clustering.py", "results.py", "params.py", "cluster/baselines.py", "metrics/clustering.py"} <= files
     assert "chapters/gan.py" not in files and "book/overview.py" not in files
+
+
+def test_reference_profiles_give_a_cell_longer_than_ci():
+    from toonlab.book.runner import default_cell_timeout
+
+    assert default_cell_timeout("ci") == 1800
+    assert all(default_cell_timeout(p) >= 3 * 3600 for p in ("cpu", "gpu", "full"))

@@ -27,7 +27,14 @@ from toonlab.params import PROFILES, ParameterError, profile_params
 from toonlab.paths import ROOT_ENV, repo_root
 from toonlab.results import FINGERPRINT_ENV, REFERENCE_FINGERPRINTS_ENV, REFERENCE_PROFILES
 
-DEFAULT_CELL_TIMEOUT_S = 1800
+DEFAULT_CELL_TIMEOUT_S = 1800  # ci: a cell that runs half an hour is a hang
+# Reference profiles train for real: one cell (a VAE, a GAN) may take most of a chapter's budget, and more on a
+# busy shared machine (chapter 02's features cell took 31 minutes in `cpu` on two cores loaded ~8).
+REFERENCE_CELL_TIMEOUT_S = 3 * 3600
+
+
+def default_cell_timeout(profile: str) -> int:
+    return DEFAULT_CELL_TIMEOUT_S if profile == "ci" else REFERENCE_CELL_TIMEOUT_S
 
 
 class ChapterFailed(RuntimeError):
@@ -156,10 +163,11 @@ def _source_cell_index(chapter: Chapter, executed_index: int) -> int:
 
 
 def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None = None, out_dir: Path | None = None,
-        force: bool = False, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S, echo=print) -> RunReport:
+        force: bool = False, cell_timeout: int | None = None, echo=print) -> RunReport:
     """Execute the chosen chapters (all by default) for ``profile``; return what ran and what was cached."""
     from tqdm import tqdm
 
+    cell_timeout = cell_timeout or default_cell_timeout(profile)
     root = (root or repo_root()).resolve()
     out_dir = (out_dir or root / "book" / "chapters").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
