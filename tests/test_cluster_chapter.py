@@ -56,6 +56,46 @@ def test_faithful_table_puts_source_beside_ours(benchmark):
     assert SOURCE_ACCURACY["birch"]["CLIP"] == max(v for d in SOURCE_ACCURACY.values() for v in d.values())
 
 
+def test_faithful_table_states_both_protocols_and_ends_with_the_trivial_baselines(benchmark):
+    from toonlab.chapters.clustering import VAERecipe, baseline_runs, baseline_sentence, feature_protocols
+
+    runs, y = benchmark
+    summary = summarize(runs.drop(columns="labels"))
+    baselines = summarize(baseline_runs(y, seeds=(0, 1)))
+    protocols = feature_protocols(["clip"], "cpu", VAERecipe(image_size=64, base_width=8, latent_dim=64, steps=500))
+    assert "ToonCLIP" in protocols["CLIP"] and "500 steps, 64 px, widths 8-64" in protocols["VAE"]
+    table = faithful_table(summary, "ours · cpu", baselines=baselines, protocols=protocols, profile="cpu",
+                           dataset="emoji", n_images=150, k=3)
+    assert len(table) == 17 and table["metric"].iloc[-2:].str.startswith("trivial baseline").all()
+    clip = table[table["metric"] == "CLIP + Birch"].iloc[0]
+    assert "ToonCLIP" in clip["our protocol"] and "150 emoji images, k = 3" in clip["our protocol"]
+    assert "OpenCLIP ViT-L-14" in clip["note"]
+    assert clip["comparable with the source"].startswith("no: other images") and "stand-in" in clip["comparable with the source"]
+    floor = table[table["metric"] == "trivial baseline: all in one cluster (largest class)"].iloc[0]
+    assert floor["ours · cpu"] == "0.333 ± 0.000" and floor["reported by source"] == "—"  # blobs: 3 equal classes
+    assert faithful_table(summary, "ours · full", profile="full")["comparable with the source"].iloc[0].startswith("yes")
+    sentence = baseline_sentence(summary, baselines)
+    assert sentence.startswith("15 of 15 cells are above") or "of 15 cells are above" in sentence
+
+
+def test_beyond_comparison_reads_the_verdict_from_the_numbers():
+    import pandas as pd
+
+    from toonlab.chapters.clustering import beyond_comparison, beyond_sentence
+
+    def cells(rows):
+        return pd.DataFrame([{"extractor": e, "method": m, "hungarian_accuracy_mean": a, "hungarian_accuracy_std": s}
+                             for e, m, a, s in rows])
+
+    ours = cells([("CLIP", "kmeans", 0.40, 0.01), ("CLIP", "birch", 0.45, 0.0), ("VAE", "kmeans", 0.30, 0.02)])
+    other = cells([("CLIP", "l2_kmeans", 0.50, 0.01), ("VAE", "l2_kmeans", 0.31, 0.02)])
+    table = beyond_comparison(ours, other)
+    assert table.set_index("features")["verdict"].to_dict() == {"CLIP": "beyond is better", "VAE": "within noise"}
+    assert table.set_index("features").loc["CLIP", "difference"] == 0.05
+    assert beyond_sentence(table).startswith("the best method beyond the source beats the best of the source's "
+                                             "algorithms by more than the seed spread on 1 of 2 feature sets")
+
+
 def test_record_metrics_and_wall_table(benchmark):
     runs, _ = benchmark
     summary = summarize(runs.drop(columns="labels"))

@@ -36,7 +36,9 @@ def test_chapter_run_writes_metrics_tables_figures_with_provenance(tmp_path):
     assert prov["profile"] == "ci" and prov["seed"] == 7 and prov["parameters"]["n"] == 3
     assert prov["packages"]["torch"] and prov["device"]["device"] in {"cpu", "cuda"}
     assert prov["wall_time_s"] >= 0 and "commit" in prov["git"]
-    assert (tmp_path / "results" / "ci" / "01_data" / "overview.csv").read_text().splitlines() == ["a", "1", "2"]
+    # every saved table is labelled in a first column of its own: the header is the label, each row says smoke
+    assert (tmp_path / "results" / "ci" / "01_data" / "overview.csv").read_text().splitlines() == [
+        "ours · ci · tiny random weights (smoke),a", "smoke: not a result,1", "smoke: not a result,2"]
     assert (tmp_path / "results" / "ci" / "01_data" / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -99,3 +101,98 @@ def test_atomic_write_leaves_old_file_when_the_writer_fails(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic.atomic_open(target, "r"):
             pass
+
+
+def _reference_result(root, profile, chapter="02_clustering", fingerprint=None, monkeypatch=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    if monkeypatch is not None:
+        monkeypatch.setenv("TOONLAB_FINGERPRINT", fingerprint or "")
+    run = ChapterRun(chapter, {"profile": profile}, weights=f"{profile} weights", root=root)
+    run.data = f"{profile} data, 100 images"
+    run.table("faithful_table", pd.DataFrame({"cell": ["a"], "accuracy": [0.5]}))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    run.figure("confusion", fig)
+    plt.close(fig)
+    run.metric("accuracy", 0.5)
+    return run.finish()
+
+
+def test_reference_view_shows_the_best_results_tables_and_figures_then_marks_the_live_smoke_run(tmp_path, monkeypatch):
+    import pandas as pd
+    from IPython.display import Image, Markdown
+
+    from toonlab.results import reference_view
+
+    for profile in ("cpu", "gpu"):
+        _reference_result(tmp_path, profile, fingerprint=f"fp-{profile}", monkeypatch=monkeypatch)
+    monkeypatch.setenv("TOONLAB_REFERENCE_FINGERPRINTS", '{"gpu": "fp-gpu", "cpu": "fp-cpu-changed"}')
+    parts = reference_view("02_clustering", "ci", tables=["faithful_table", "missing"], figures=["confusion"],
+                           root=tmp_path)
+    label, table, missing, figure, others, live = parts
+    assert isinstance(label, Markdown) and "profile `gpu`" in label.data and "gpu data, 100 images" in label.data
+    assert "Stale" not in label.data  # gpu's fingerprint matches
+    assert isinstance(table, pd.DataFrame) and table.columns[0] == "ours · gpu · gpu weights"
+    assert table.iloc[0].tolist() == ["gpu", "a", 0.5]
+    assert "`missing.csv` is not among these results" in missing.data
+    assert isinstance(figure, Image) and figure.data[:4] == b"\x89PNG"
+    assert "profile `cpu` (stale" in others.data
+    assert "live `ci` run: a smoke check" in live.data
+
+    # the cpu run itself shows only better profiles (gpu here); a full run shows none of the lower ones
+    assert "profile `gpu`" in reference_view("02_clustering", "cpu", root=tmp_path)[0].data
+    first = reference_view("02_clustering", "full", root=tmp_path)[0].data
+    assert "No reference results better than this `full` run" in first and "`gpu`, `cpu`" in first
+
+
+def test_freshness_and_the_stale_label_name_the_refresh_command(tmp_path, monkeypatch):
+    from toonlab.results import freshness, reference_label
+
+    path = _reference_result(tmp_path, "cpu", fingerprint="abc", monkeypatch=monkeypatch)
+    record = json.loads(path.read_text())
+    assert record["provenance"]["fingerprint"] == "abc" and record["data"] == "cpu data, 100 images"
+    assert freshness(record, {"cpu": "abc"}) == "current"
+    assert freshness(record, {"cpu": "def"}) == "stale"
+    assert freshness(record, {}) == "unchecked"
+    text = reference_label(record, "stale")
+    assert "**Stale:**" in text and 'make book PROFILE=cpu CHAPTERS="02"' in text
+    monkeypatch.delenv("TOONLAB_FINGERPRINT")
+    unrun = json.loads(_reference_result(tmp_path, "gpu").read_text())
+    assert unrun["provenance"]["fingerprint"] is None and freshness(unrun, {"gpu": "abc"}) == "unchecked"
+
+
+def test_ci_glue_and_tables_carry_the_smoke_label(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import toonlab.results as results
+
+    glued = {}
+    monkeypatch.setattr(results, "glue", lambda name, value, display=True: glued.__setitem__(name, value))
+    smoke = ChapterRun("02_clustering", {"profile": "ci"}, weights="w", root=tmp_path)
+    smoke.glue("accuracy", "0.412")
+    smoke.glue("table", pd.DataFrame({"x": [1]}))
+    assert glued["accuracy"] == "0.412 (ci smoke)"
+    assert glued["table"].columns[0] == smoke.label and glued["table"].iloc[0, 0] == "smoke: not a result"
+    compared = compare([{"metric": "m", "reported": None, "ours": 1}], f"{smoke.label} · emoji")
+    assert smoke.labelled(compared) is compared  # compare() tables carry the label as their column already
+
+    real = ChapterRun("02_clustering", {"profile": "cpu"}, weights="w", root=tmp_path)
+    real.glue("accuracy", "0.412")
+    assert glued["accuracy"] == "0.412"
+    assert real.table("t", pd.DataFrame({"x": [1]})).iloc[0].tolist() == ["cpu", 1]
+
+
+def test_a_table_read_from_a_committed_record_is_labelled_as_that_record_not_as_the_run(tmp_path):
+    import pandas as pd
+
+    smoke = ChapterRun("02_clustering", {"profile": "ci"}, weights="w", root=tmp_path)
+    frame = smoke.table("heldout", pd.DataFrame({"acc": [0.9]}), source=("ToonCLIP · committed record", "toonclip.json"))
+    assert list(frame.columns) == ["ToonCLIP · committed record", "acc"] and frame.iloc[0, 0] == "toonclip.json"
+    assert "smoke" not in (tmp_path / "results/ci/02_clustering/heldout.csv").read_text()
+    record = json.loads(smoke.finish().read_text())
+    assert record["provenance"]["load_average_at_start"] is None or len(record["provenance"]["load_average_at_start"]) == 3

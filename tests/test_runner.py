@@ -32,8 +32,13 @@ def quiet(*_):
     pass
 
 
+# An import the fingerprint sees (it reads import statements, also inside functions) but the kernel never runs:
+# the temporary checkout's lib/toonlab/module.py only exists to feed the fingerprint.
+USES_MODULE = "def _depends_on():\n    from toonlab import module"
+
+
 def test_runs_then_skips_unchanged_and_reruns_what_changed(book_root):
-    add_chapter(book_root, "01_demo", [WRITE_RESULT], "steps: int = 100  # training steps")
+    add_chapter(book_root, "01_demo", [WRITE_RESULT, USES_MODULE], "steps: int = 100  # training steps")
     add_chapter(book_root, "02_other", ['print("hello")'])
     (book_root / "notebooks/params/ci.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: 3\n")
 
@@ -59,8 +64,13 @@ def test_runs_then_skips_unchanged_and_reruns_what_changed(book_root):
     (book_root / "notebooks/params/ci.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: 4\n")
     assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran", "cached"]
 
-    # the library or the data registry changed -> every chapter runs
+    # a library module changed -> the chapters that import it run; a module none imports -> no chapter
     (book_root / "lib/toonlab/module.py").write_text("VALUE = 2\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran", "cached"]
+    (book_root / "lib/toonlab/unused.py").write_text("VALUE = 3\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached", "cached"]
+    # a library data file (read by name, not imported) or the data registry changed -> every chapter runs
+    (book_root / "lib/toonlab/table.yaml").write_text("a: 1\n")
     assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran", "ran"]
     (book_root / "data/registry.yaml").write_text("sources: {emoji: {}}\n")
     assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran", "ran"]
@@ -170,9 +180,11 @@ def test_results_overview_lists_reference_and_smoke_runs(book_root):
         chapter_run.finish()
     page = overview.write(book_root).read_text()
     rows = [line for line in page.splitlines() if line.startswith("| 0")]
-    assert rows[0].startswith("| 01_demo | `gpu` | gpu weights | fd_toon = 12.5 |")
-    assert rows[1].startswith("| 01_demo | `ci` (smoke) | ci weights | fd_toon = 99 |")
-    assert rows[2] == "| 02_other | — | no results yet | — | — | — | — |"
+    # made outside the runner: no fingerprint recorded, so its freshness is unchecked
+    assert rows[0].startswith("| 01_demo | `gpu` | unchecked | — | gpu weights | fd_toon = 12.5 |")
+    assert rows[1].startswith("| 01_demo | `ci` (smoke) | smoke (this build) | — | ci weights | fd_toon = 99 |")
+    assert rows[2] == "| 02_other | — | no results yet | — | — | — | — | — | — |"
+    assert "No committed reference results hold a source project's number yet." in page
 
 
 # --- the cache key sees installed packages and downloaded data -------------------------------------------
@@ -288,3 +300,82 @@ def test_an_upgraded_package_reruns_the_chapter_and_is_recorded(book_root, monke
     real = dependencies._version
     monkeypatch.setattr(dependencies, "_version", lambda d: "99.0" if d == "numpy" else real(d))
     assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
+
+
+
+def test_reference_results_record_their_fingerprint_and_turn_stale_when_the_chapter_changes(book_root, monkeypatch):
+    """A reference run through the runner records its fingerprint; the overview says current, then stale with
+    the refresh command once the chapter's parameters change; its compare() tables are shown beside the source."""
+    from toonlab.book import overview
+
+    write_gpu_result = ('import pandas as pd\nfrom toonlab.results import Reported, compare\n'
+                        'run.table("vs_source", compare([{"metric": "fd", "reported": Reported("Src", 4.0), '
+                        '"ours": float(steps)}], run.label))\nrun.table("plain", pd.DataFrame({"x": [1]}))\n'
+                        'run.metric("steps", steps); run.finish()')
+    add_chapter(book_root, "01_demo", [write_gpu_result], "steps: int = 100  # training steps")
+    (book_root / "notebooks/params/gpu.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: 5\n")
+    run("gpu", root=book_root, out_dir=book_root / "gpu-run", echo=quiet)
+    assert "TOONLAB_FINGERPRINT" not in os.environ  # set for the kernel only, not left behind in this process
+    record = json.loads((book_root / "results/gpu/01_demo/metrics.json").read_text())
+    assert record["provenance"]["fingerprint"] == recorded_run(book_root / "gpu-run/01_demo.ipynb")["code_fingerprint"]
+    assert record["provenance"]["load_average_at_end"] is not None
+
+    page = overview.render(book_root)
+    assert "| 01_demo | `gpu` | current |" in page
+    assert "### 01_demo: `vs_source.csv` (profile `gpu`)" in page and "| fd | Src | 4 | 5 |" in page
+    assert "plain.csv" not in page  # only tables with the source's numbers
+
+    (book_root / "notebooks/params/gpu.yaml").write_text("common:\n  seed: 0\n01_demo:\n  steps: 6\n")
+    page = overview.render(book_root)
+    assert '| 01_demo | `gpu` | **stale**: refresh with `make book PROFILE=gpu CHAPTERS="01"` |' in page
+
+    # the chapter itself, built in ci by the runner, shows the gpu result with its tables, marked stale
+    run("ci", root=book_root, echo=quiet)
+    executed = nbformat.read(book_root / "book/chapters/01_demo.ipynb", as_version=4)
+    shown = "\n".join(str(output.get("data", {})) for cell in executed.cells for output in cell.get("outputs", []))
+    assert "Reference results, profile `gpu`" in shown and "Stale:" in shown
+    assert "live `ci` run: a smoke check" in shown
+
+    # committing new reference results re-runs the ci chapter that shows them, though its code is unchanged
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["cached"]
+    (book_root / "results/gpu/01_demo/plain.csv").write_text("x\n2\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
+
+
+def test_chapter_fingerprint_follows_imports_transitively_and_only_them(tmp_path):
+    """The lib files a chapter depends on: what its notebook imports, what those import (also inside
+    functions, and a package's lazily exported modules), their parent packages; nothing else of lib/."""
+    from toonlab.book.chapters import imported_lib_files
+
+    lib = tmp_path / "lib" / "toonlab"
+    for relative, source in {
+        "__init__.py": "",
+        "a.py": "from toonlab.pkg import b\n",
+        "pkg/__init__.py": "",
+        "pkg/b.py": "def f():\n    import toonlab.c as c\n",
+        "c.py": "import numpy\n",
+        "lazy/__init__.py": "_EXPORTS = {'thing': 'toonlab.lazy.impl'}\n",
+        "lazy/impl.py": "",
+        "unrelated.py": "import toonlab.a\n",
+    }.items():
+        (lib / relative).parent.mkdir(parents=True, exist_ok=True)
+        (lib / relative).write_text(source)
+    found = {p.relative_to(lib).as_posix() for p in imported_lib_files(["from toonlab import a\nimport toonlab.lazy"], tmp_path)}
+    assert found == {"__init__.py", "a.py", "pkg/__init__.py", "pkg/b.py", "c.py", "lazy/__init__.py", "lazy/impl.py"}
+
+
+def test_real_chapters_depend_on_their_own_modules_not_on_other_chapters_or_the_book_tooling():
+    from conftest import REPO
+    from toonlab.book.chapters import chapter_lib_files
+
+    chapters = {c.stem: c for c in discover(REPO / "notebooks")}
+    files = {p.relative_to(REPO / "lib" / "toonlab").as_posix() for p in chapter_lib_files(chapters["02_clustering"], REPO)}
+    assert {"chapters/clustering.py", "results.py", "params.py", "cluster/baselines.py", "metrics/clustering.py"} <= files
+    assert "chapters/gan.py" not in files and "book/overview.py" not in files
+
+
+def test_reference_profiles_give_a_cell_longer_than_ci():
+    from toonlab.book.runner import default_cell_timeout
+
+    assert default_cell_timeout("ci") == 1800
+    assert all(default_cell_timeout(p) >= 3 * 3600 for p in ("cpu", "gpu", "full"))

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--chapters", nargs="*", help="chapter numbers or names (default: all)")
     run_p.add_argument("--force", action="store_true", help="re-execute even unchanged chapters")
     run_p.add_argument("--out-dir", type=Path, help="where executed notebooks go (default book/chapters)")
-    run_p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run")
+    run_p.add_argument("--cell-timeout", type=int, default=None,
+                       help="seconds one cell may run (default: 1800 in ci, 3 hours in the reference profiles)")
 
     build_p = commands.add_parser("build", help="build the HTML book (Jupyter Book 1.x)")
     build_p.add_argument("--strict", action="store_true", help="treat warnings as errors")

@@ -2,14 +2,22 @@
 
 A chapter is ``notebooks/NN_name.ipynb``. Its executed copy ``book/chapters/NN_name.ipynb`` records, in
 its metadata, a fingerprint of everything the run depended on: the source notebook, the parameters the
-profile gives it, the ``lib/`` sources, the committed data files (registry, manifests, small weights),
-the versions of the installed packages the chapter imports and the manifests of downloaded data sets
-(:mod:`toonlab.book.dependencies`). If nothing changed the chapter is skipped — so editing one chapter re-executes one chapter, and editing
-the library re-executes them all (it may have changed any number).
+profile gives it, the ``lib/`` modules the notebook imports (directly or through other toonlab modules, found
+by reading their import statements), the library's data files and the committed data files (registry,
+manifests, small weights): its *code fingerprint*. The cache key adds the chapter's environment: the versions
+of the installed packages it imports and the manifests of the downloaded data sets its last run loaded
+(:mod:`toonlab.book.dependencies`). If nothing changed the chapter is skipped — so editing one chapter
+re-executes one chapter, and editing a shared module re-executes the chapters that import it.
+
+The code fingerprint is recorded with a chapter's committed results (``metrics.json``, via
+:data:`toonlab.results.FINGERPRINT_ENV`), so the book can tell committed reference results whose code or
+parameters changed since they were made (stale) from current ones. It leaves the environment out on purpose:
+the data cache differs between machines, and the package versions are pinned by requirements.lock.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -22,6 +30,7 @@ CHAPTER_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 LIB_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
 DATA_SKIP_DIRS = {"cache"}
 METADATA_KEY = "toonlab"
+PACKAGE = "toonlab"
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,90 @@ def _hash_files(digest: "hashlib._Hash", root: Path, files: Iterable[Path]) -> N
 
 
 def lib_files(root: Path) -> list[Path]:
-    lib = root / "lib" / "toonlab"
+    lib = root / "lib" / PACKAGE
     return [p for p in lib.rglob("*") if p.is_file() and p.suffix in LIB_SUFFIXES and "__pycache__" not in p.parts]
+
+
+def _module_file(lib: Path, module: str) -> Path | None:
+    """``toonlab.a.b`` -> ``lib/toonlab/a/b.py`` or ``.../b/__init__.py``; None when it is no module file."""
+    parts = module.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = lib.joinpath(*parts[1:]) if len(parts) > 1 else lib
+    for candidate in (base.with_suffix(".py") if len(parts) > 1 else None, base / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(source: str) -> set[str]:
+    """Every toonlab module an import statement anywhere in ``source`` names (also those inside functions);
+    ``from toonlab.x import y`` names both ``toonlab.x`` and, in case ``y`` is a submodule, ``toonlab.x.y``."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name == PACKAGE or name.startswith(PACKAGE + ".")}
+
+
+def _lazy_exports(source: str) -> set[str]:
+    """Modules a package loads on attribute access (``toonlab.data``'s ``_EXPORTS = {name: module}``)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_EXPORTS" for t in node.targets):
+            try:
+                exports = ast.literal_eval(node.value)
+            except ValueError:
+                return set()
+            return {module for module in exports.values() if isinstance(module, str)}
+    return set()
+
+
+def imported_lib_files(sources: Iterable[str], root: Path) -> list[Path]:
+    """The ``lib/toonlab`` modules that code ``sources`` import, transitively, with their parent packages.
+
+    Read from the import statements (nothing is imported), including imports inside functions, so it is a
+    superset of what one run executes — what the fingerprint needs: a change to any of these files may
+    change the chapter's numbers, a change elsewhere cannot.
+    """
+    lib = root / "lib" / PACKAGE
+    pending = [m for source in sources for m in _imported_modules(source)]
+    seen: set[str] = set()
+    files: set[Path] = set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # importing a.b.c runs a and a.b
+        path = _module_file(lib, module)
+        if path is None:
+            continue
+        files.add(path)
+        source = path.read_text()
+        pending.extend(_imported_modules(source))
+        pending.extend(_lazy_exports(source))
+    return sorted(files)
+
+
+def chapter_lib_files(chapter: Chapter, root: Path) -> list[Path]:
+    """What of ``lib/`` a chapter depends on: the modules its notebook imports (transitively) and every
+    non-Python file of the library (registries, configs: small, and read by name rather than imported)."""
+    notebook = json.loads(chapter.source.read_text())
+    code = ["".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
+    sources = [_strip_magics(source) for source in code]
+    modules = imported_lib_files(sources, root)
+    others = [p for p in lib_files(root) if p.suffix != ".py"]
+    return sorted(set(modules) | set(others))
+
+
+def _strip_magics(source: str) -> str:
+    """Notebook cells may hold IPython magics and shell escapes, which are not Python."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def data_files(root: Path) -> list[Path]:
@@ -81,18 +172,25 @@ def data_files(root: Path) -> list[Path]:
             if p.is_file() and not p.name.startswith(".") and not DATA_SKIP_DIRS.intersection(p.relative_to(data).parts)]
 
 
-def fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path,
-                env: dict[str, Any] | None = None) -> str:
-    """The chapter's cache key; ``env`` is its :func:`environment` (computed here, with no data source, if
-    not given)."""
+def code_fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str:
+    """What the chapter's checkout gives it: notebook, parameters, the lib modules it imports, data files.
+    Recorded with committed results to tell stale ones; the same on every machine."""
     digest = hashlib.sha256()
     digest.update(b"notebook\0" + hashlib.sha256(chapter.source.read_bytes()).digest())
     digest.update(b"parameters\0" + json.dumps(parameters, sort_keys=True, default=str).encode())
     digest.update(b"lib\0")
-    _hash_files(digest, root, lib_files(root))
+    _hash_files(digest, root, chapter_lib_files(chapter, root))
     digest.update(b"data\0")
     _hash_files(digest, root, data_files(root))
+    return digest.hexdigest()
+
+
+def fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path,
+                env: dict[str, Any] | None = None) -> str:
+    """The chapter's cache key: its :func:`code_fingerprint` and its :func:`environment` ``env`` (computed
+    here, with no data source, if not given)."""
     env = environment(chapter, root) if env is None else env
+    digest = hashlib.sha256(code_fingerprint(chapter, parameters, root).encode())
     digest.update(b"environment\0" + json.dumps(env, sort_keys=True).encode())
     return digest.hexdigest()
 

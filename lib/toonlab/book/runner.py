@@ -1,32 +1,45 @@
 """Execute chapter notebooks with papermill for one profile.
 
 For each chapter: merge the profile's parameters (``notebooks/params/<profile>.yaml``), check them against
-the notebook's declared parameters, skip the chapter when its fingerprint (notebook, parameters, ``lib/``,
-``data/``, the versions of the packages the chapter imports, the manifests of the data sources its last
-run loaded) matches the last successful run, otherwise execute it into a temporary file and move it into place only when every cell
-succeeded.
+the notebook's declared parameters, skip the chapter when its cache key (its code fingerprint — notebook,
+parameters, the ``lib/`` modules it imports, ``data/`` — plus the versions of the packages it imports and the
+manifests of the data sources its last run loaded) matches the last successful run, otherwise pass the kernel
+the run's code fingerprint (recorded with its results) and the code fingerprints each reference profile would
+have now (to mark committed reference results stale), and execute it into a temporary file and move it into
+place only when every cell succeeded.
 A failure names the chapter, the cell and the error, and leaves no executed notebook for that chapter
 (a stale one would show outdated numbers in the book).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from toonlab import atomic
-from toonlab.book.chapters import (METADATA_KEY, Chapter, discover, environment, fingerprint, is_up_to_date,
-                                   recorded_run, select)
+from toonlab.book.chapters import (METADATA_KEY, Chapter, code_fingerprint, discover, environment, fingerprint,
+                                   is_up_to_date, recorded_run, select)
 from toonlab.book.dependencies import chapter_packages, sources_used
-from toonlab.params import ParameterError, profile_params
+from toonlab.params import PROFILES, ParameterError, profile_params
 from toonlab.paths import ROOT_ENV, SOURCES_USED_ENV, repo_root
+from toonlab.results import FINGERPRINT_ENV, REFERENCE_FINGERPRINTS_ENV, REFERENCE_PROFILES
 
-DEFAULT_CELL_TIMEOUT_S = 1800
+DEFAULT_CELL_TIMEOUT_S = 1800  # ci: a cell that runs half an hour is a hang
+# Reference profiles train for real: one cell (a VAE, a GAN) may take most of a chapter's budget, and more on a
+# busy shared machine (chapter 02's features cell took 31 minutes in `cpu` on two cores loaded ~8).
+REFERENCE_CELL_TIMEOUT_S = 3 * 3600
+
+
+def default_cell_timeout(profile: str) -> int:
+    return DEFAULT_CELL_TIMEOUT_S if profile == "ci" else REFERENCE_CELL_TIMEOUT_S
 
 
 class ChapterFailed(RuntimeError):
@@ -83,6 +96,41 @@ def chapter_parameters(chapter: Chapter, profile: str, params_dir: Path) -> dict
     return values
 
 
+def reference_fingerprints(chapter: Chapter, root: Path, params_dir: Path) -> dict[str, str]:
+    """The fingerprint each reference profile's parameters give this chapter now: a committed result whose
+    recorded fingerprint differs was made by other code or parameters (stale)."""
+    return {profile: code_fingerprint(chapter, profile_params(profile, chapter.stem, params_dir), root)
+            for profile in REFERENCE_PROFILES if profile in PROFILES and (params_dir / f"{profile}.yaml").is_file()}
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables for the kernels started inside the block, then restore the old values."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def shown_results_digest(chapter: Chapter, profile: str, root: Path) -> str:
+    """A digest of the committed reference results a chapter run shows (every reference profile but its own):
+    committing new reference results re-runs the chapters that display them, though their code is unchanged."""
+    digest = hashlib.sha256()
+    for other in REFERENCE_PROFILES:
+        folder = root / "results" / other / chapter.stem
+        if other == profile or not folder.is_dir():
+            continue
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def _execute(chapter: Chapter, parameters: dict[str, Any], record: dict[str, Any], target: Path, root: Path,
              cell_timeout: int, finish: Callable[[], dict[str, Any]] = dict) -> float:
     """Run one notebook into ``target`` (atomically); return its wall time in seconds. ``finish`` gives the
@@ -121,10 +169,11 @@ def _source_cell_index(chapter: Chapter, executed_index: int) -> int:
 
 
 def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None = None, out_dir: Path | None = None,
-        force: bool = False, cell_timeout: int = DEFAULT_CELL_TIMEOUT_S, echo=print) -> RunReport:
+        force: bool = False, cell_timeout: int | None = None, echo=print) -> RunReport:
     """Execute the chosen chapters (all by default) for ``profile``; return what ran and what was cached."""
     from tqdm import tqdm
 
+    cell_timeout = cell_timeout or default_cell_timeout(profile)
     root = (root or repo_root()).resolve()
     out_dir = (out_dir or root / "book" / "chapters").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,19 +190,23 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
         target = chapter.executed(out_dir)
         packages = chapter_packages(chapter.source, root)  # once per chapter: it reads every module it reaches
         # The data sources the last run loaded (stored with it), their manifests as they are now.
-        previous = (recorded_run(target) or {}).get("environment") or {}
-        used = sorted(previous.get("source_manifests") or {})
+        previous = recorded_run(target) or {}
+        used = sorted((previous.get("environment") or {}).get("source_manifests") or {})
         key = fingerprint(chapter, parameters, root, environment(chapter, root, used, packages))
-        if not force and is_up_to_date(target, key):
+        shown = shown_results_digest(chapter, profile, root)
+        if not force and is_up_to_date(target, key) and previous.get("shown_results") == shown:
             report.results.append(ChapterResult(chapter.stem, "cached"))
             echo(f"{chapter.stem}: unchanged since its last run, skipped")
             continue
         target.unlink(missing_ok=True)  # never leave a stale result behind if this run fails
-        record = {"profile": profile, "parameters": dict(parameters), "status": "ok",
-                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         sources_log = out_dir / f".{chapter.stem}.sources"
         sources_log.unlink(missing_ok=True)
-        os.environ[SOURCES_USED_ENV] = str(sources_log)  # the kernel notes each data source it loads there
+        code_key = code_fingerprint(chapter, parameters, root)
+        kernel_env = {FINGERPRINT_ENV: code_key,  # the kernel records it with the chapter's results
+                      REFERENCE_FINGERPRINTS_ENV: json.dumps(reference_fingerprints(chapter, root, params_dir)),
+                      SOURCES_USED_ENV: str(sources_log)}  # the kernel notes each data source it loads there
+        record = {"code_fingerprint": code_key, "shown_results": shown, "profile": profile, "parameters": dict(parameters), "status": "ok",
+                  "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
         def finish(chapter: Chapter = chapter, parameters: dict[str, Any] = parameters,
                    packages: dict[str, str] = packages, sources_log: Path = sources_log) -> dict[str, Any]:
@@ -163,9 +216,9 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
             return {"fingerprint": fingerprint(chapter, parameters, root, env), "environment": env}
 
         try:
-            elapsed = _execute(chapter, parameters, record, target, root, cell_timeout, finish)
+            with _environment(kernel_env):  # the kernel inherits them; this process is left as it was
+                elapsed = _execute(chapter, parameters, record, target, root, cell_timeout, finish)
         finally:
-            os.environ.pop(SOURCES_USED_ENV, None)
             sources_log.unlink(missing_ok=True)
         report.results.append(ChapterResult(chapter.stem, "ran", elapsed))
         echo(f"{chapter.stem}: executed in {elapsed:.1f} s")

@@ -32,18 +32,17 @@ if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
     sys.path.insert(0, str(checkout / "lib"))  # the editable install is not on this kernel's path yet'''
 
 PARAMETERS = '''\
-profile: str = "full"  # ci | gpu | full: the scale to run at (defaults here are `full`, as on Colab)
+profile: str = "full"  # ci | cpu | gpu | full: the scale to run at (defaults here are `full`, as on Colab)
 seed: int = 0  # random seed for every generator in the chapter'''
 
 VALIDATION = '''\
-from IPython.display import Markdown
-
 from toonlab.params import Rule, validate
-from toonlab.results import ChapterRun, glue, reference_summary
+from toonlab.results import ChapterRun, glue, show_reference
 
 params = validate(globals(), rules={{}})
 run = ChapterRun("{stem}", params, weights="(say which models produce this chapter's numbers)")
-Markdown(reference_summary("{stem}"))'''
+# The best committed reference results (full > gpu > cpu), then the live run; name the saved tables/figures.
+show_reference("{stem}", params.profile, tables=[], figures=[])'''
 
 
 def bootstrap(repo: Repository | None = None) -> str:

@@ -2,8 +2,10 @@
 
 What the chapter does: the same images as VAE inputs and as CLIP inputs, CLIP embeddings (ViT-L-14 and
 ViT-B-32), a VAE and a VAE-DISTS trained here on the shared loop, ToyHollyWood's 15 cells (source number
-beside our mean ± std Hungarian accuracy), every score for every cell, methods beyond the source, the best
-cell's embeddings / confusion matrix / samples per cluster, and what each cell and extractor costs.
+beside our mean ± std Hungarian accuracy, with both protocols and whether they are comparable) above the
+trivial baselines (all in one cluster, a random partition), every score for every cell, methods beyond the
+source (and, computed from the numbers, where they beat it), the best cell's embeddings / confusion matrix /
+samples per cluster, and what each cell and extractor costs.
 
 The steps the notebook calls, in order:
 
@@ -12,8 +14,10 @@ The steps the notebook calls, in order:
 * :func:`dists_model`, :func:`clip_features`, :func:`train_vae_features`, :func:`loss_curve_figure` — the
   feature sets (VAE training resumes after a kill);
 * :class:`ClusterConfig`, :func:`run_benchmark`, :func:`summarize`, :func:`record_metrics`,
-  :func:`faithful_table`, :func:`pretty`, :func:`best_run` — the benchmark and its tables;
-  :data:`BEYOND` — the methods beyond the source;
+  :func:`baseline_runs`, :func:`baseline_sentence`, :func:`feature_protocols`, :func:`faithful_table`, :func:`pretty`, :func:`best_run`
+  — the benchmark, its trivial baselines and its tables;
+  :data:`BEYOND`, :func:`beyond_comparison`, :func:`beyond_sentence` — the methods beyond the source and
+  what the numbers say of them;
 * :func:`embed_2d`, :func:`scatter_figure`, :func:`confusion_figure`, :func:`sample_grid_figure` — figures;
 * :func:`wall_time_table`, :func:`extractor_cost_table` — cost.
 
@@ -35,8 +39,9 @@ import pandas as pd
 import torch
 
 from toonlab import zoo
-from toonlab.cluster import ClusterConfig, algorithms, beyond, run_benchmark, summarize
-from toonlab.cluster.benchmark import best_run, pretty
+from toonlab.cluster import ClusterConfig, algorithms, run_benchmark, summarize
+from toonlab.cluster.baselines import baseline_runs
+from toonlab.cluster.benchmark import best_run, display_names, pretty
 from toonlab.cluster.beyond import BEYOND
 from toonlab.cluster.figures import confusion_figure, embed_2d, sample_grid_figure, scatter_figure
 from toonlab.features.vae_task import loss_curve_figure
@@ -210,21 +215,129 @@ def train_vae_features(dataset: Any, recipe: VAERecipe, profile: str, dists: Any
             "train_seconds": seconds, "resumed_from": result.resumed_from, "out_dir": out_dir}
 
 
-def faithful_table(summary: pd.DataFrame, label: str,
-                   reference_record: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """ToyHollyWood's 15 cells (source number beside our mean ± std Hungarian accuracy)."""
+# What the source's three feature sets were (METHODS.md), for the faithful table's protocol column.
+SOURCE_FEATURES = {"CLIP": "OpenCLIP ViT-L-14 (pretrained)", "VAE": "VAE trained on its photos",
+                   "VAE-DISTS": "VAE + piq DISTS (ImageNet VGG16) trained on its photos"}
+SOURCE_DATA = "15,300 toy photos, 27 classes"
+COMPARABLE_DATASET = "toyhollywood"
+
+
+def feature_protocols(clip_roles: Sequence[str], profile: str, recipe: VAERecipe) -> dict[str, str]:
+    """Feature-set name -> what our features are in this run (the faithful table's protocol column)."""
+    vae = (f"VAE trained here ({recipe.steps} steps, {recipe.image_size} px, widths {recipe.base_width}-"
+           f"{recipe.base_width * 8}, latent {recipe.latent_dim})")
+    protocols = {CLIP_NAMES[role]: zoo.describe(role, profile) for role in clip_roles}
+    protocols["VAE"] = vae
+    protocols["VAE-DISTS"] = f"{vae} + {dists_label(profile).split(' (')[0]}"
+    return protocols
+
+
+def _comparability(extractor: str, profile: str, dataset: str) -> str:
+    """Why a cell of ours can or cannot be read against the source's number."""
+    reasons = []
+    if dataset != COMPARABLE_DATASET:
+        reasons.append(f"other images and classes ({dataset}, not ToyHollyWood)")
+    if profile == "ci":
+        reasons.append("smoke run: tiny random or barely trained models")
+    elif profile != "full" and extractor != "VAE":
+        reasons.append("offline stand-in features (ToonCLIP / DISTS-toon), not the source's pretrained ones")
+    if not reasons:
+        return "yes, as far as the source's unpublished protocol allows"
+    return "no: " + "; ".join(reasons)
+
+
+def faithful_table(summary: pd.DataFrame, label: str, reference_record: Mapping[str, Any] | None = None,
+                   baselines: pd.DataFrame | None = None, protocols: Mapping[str, str] | None = None,
+                   profile: str = "full", dataset: str = COMPARABLE_DATASET, n_images: int | None = None,
+                   k: int | None = None) -> pd.DataFrame:
+    """ToyHollyWood's 15 cells: the source's number beside our mean ± std Hungarian accuracy, then the
+    trivial baselines (``baselines``: :func:`summarize` of :func:`baseline_runs`) — the floor to read them by.
+
+    The "our protocol" column says which features and data produced our number (``protocols``:
+    :func:`feature_protocols`), the "note" column what the source measured, and "comparable with the source"
+    whether the two numbers measure the same thing at all (offline stand-in features never do).
+    """
     rows = []
     means = summary.set_index(["extractor", "method"])
+    data = f"{n_images:,} {dataset} images, k = {k}" if n_images is not None else dataset
+    comparable = []
     for method, by_extractor in SOURCE_ACCURACY.items():
         for extractor, value in by_extractor.items():
-            ours = None
+            ours, runs = None, 0
             if (extractor, method) in means.index:
                 cell = means.loc[(extractor, method)]
                 ours = f"{cell[f'{TABLE_METRIC}_mean']:.3f} ± {cell[f'{TABLE_METRIC}_std']:.3f}"
+                runs = int(cell["runs"])
+            features = (protocols or {}).get(extractor, "not run")
             rows.append({"metric": f"{extractor} + {algorithms.DISPLAY_NAMES[method]}",
-                         "reported": Reported(SOURCE, value, "cluster accuracy; protocol unpublished"),
-                         "ours": ours, "reference_key": metric_key(extractor, method)})
-    return compare(rows, label, reference_record)
+                         "reported": Reported(SOURCE, value, f"{SOURCE_FEATURES[extractor]}; {SOURCE_DATA}; "
+                                                             "cluster accuracy, protocol unpublished"),
+                         "ours": ours, "reference_key": metric_key(extractor, method),
+                         "protocol": f"{features}; {data}; Hungarian accuracy over {runs} run(s)"})
+            comparable.append(_comparability(extractor, profile, dataset))
+    if baselines is not None:
+        names = display_names()
+        for _, cell in baselines.iterrows():
+            rows.append({"metric": f"trivial baseline: {names[cell['method']]}", "reported": None,
+                         "ours": f"{cell[f'{TABLE_METRIC}_mean']:.3f} ± {cell[f'{TABLE_METRIC}_std']:.3f}",
+                         "reference_key": metric_key(cell["extractor"], cell["method"]),
+                         "protocol": f"no features; {data}; Hungarian accuracy over {int(cell['runs'])} run(s)"})
+            comparable.append("— (the floor of our own numbers)")
+    table = compare(rows, label, reference_record)
+    table["comparable with the source"] = comparable
+    return table
+
+
+def baseline_sentence(summary: pd.DataFrame, baselines: pd.DataFrame, metric: str = TABLE_METRIC) -> str:
+    """How many of our cells rise above each trivial baseline by more than their seed spread, in one sentence
+    computed from the numbers (the faithful table's floor, read for the reader)."""
+    names = display_names()
+    parts = []
+    for _, floor in baselines.iterrows():
+        above = (summary[f"{metric}_mean"] - summary[f"{metric}_std"] > floor[f"{metric}_mean"] + floor[f"{metric}_std"])
+        parts.append(f"{int(above.sum())} of {len(summary)} cells are above \"{names[floor['method']]}\" "
+                     f"({floor[f'{metric}_mean']:.3f})")
+    return "; ".join(parts)
+
+
+def beyond_comparison(summary: pd.DataFrame, beyond_summary: pd.DataFrame,
+                      metric: str = TABLE_METRIC) -> pd.DataFrame:
+    """Per feature set: the best of the source's algorithms and the best method beyond it (mean over seeds),
+    the difference, and whether it exceeds the two methods' seed spreads combined (else: within noise)."""
+    rows = []
+    names = display_names()
+    for extractor in summary["extractor"].unique():
+        ours = summary[summary["extractor"] == extractor]
+        other = beyond_summary[beyond_summary["extractor"] == extractor]
+        if ours.empty or other.empty:
+            continue
+        a = ours.loc[ours[f"{metric}_mean"].idxmax()]
+        b = other.loc[other[f"{metric}_mean"].idxmax()]
+        gain = float(b[f"{metric}_mean"] - a[f"{metric}_mean"])
+        noise = float(a[f"{metric}_std"] + b[f"{metric}_std"])
+        verdict = "beyond is better" if gain > noise else "source's is better" if -gain > noise else "within noise"
+        rows.append({"features": extractor, "best source algorithm": names[a["method"]],
+                     metric: round(float(a[f"{metric}_mean"]), 3), "best beyond": names[b["method"]],
+                     f"{metric} (beyond)": round(float(b[f"{metric}_mean"]), 3), "difference": round(gain, 3),
+                     "seed spread (sum of stds)": round(noise, 3), "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def beyond_sentence(comparison: pd.DataFrame) -> str:
+    """What the beyond-the-source numbers say, in one sentence computed from :func:`beyond_comparison`."""
+    if comparison.empty:
+        return "no feature set was clustered by both the source's algorithms and the methods beyond it"
+    better = comparison[comparison["verdict"] == "beyond is better"]
+    worse = comparison[comparison["verdict"] == "source's is better"]
+    parts = [f"the best method beyond the source beats the best of the source's algorithms by more than the "
+             f"seed spread on {len(better)} of {len(comparison)} feature sets"]
+    if len(better):
+        top = better.loc[better["difference"].idxmax()]
+        parts.append(f"(largest gain {top['difference']:+.3f} Hungarian accuracy, {top['features']} with "
+                     f"{top['best beyond']})")
+    if len(worse):
+        parts.append(f"and loses on {len(worse)} ({', '.join(worse['features'])})")
+    return " ".join(parts)
 
 
 def metric_key(extractor: str, method: str, metric: str = TABLE_METRIC) -> str:
@@ -243,7 +356,7 @@ def record_metrics(run: Any, summary: pd.DataFrame,
 
 def wall_time_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Mean wall seconds per clustering run, extractor x method (the cost of each cell)."""
-    names = {**algorithms.DISPLAY_NAMES, **beyond.DISPLAY_NAMES}
+    names = display_names()
     table = summary.pivot(index="extractor", columns="method", values="wall_s").round(3)
     table = table[[m for m in summary["method"].unique()]].rename(columns=names)
     return table.reset_index()
@@ -270,7 +383,8 @@ def extractor_cost_table(extractors: Mapping[str, Any], dataset: Any, batch: int
 
 
 __all__ = [
-    "BEYOND", "CHAPTER", "CLIP_NAMES", "SOURCE", "SOURCE_ACCURACY", "ClusterConfig", "VAERecipe", "best_run",
+    "BEYOND", "CHAPTER", "CLIP_NAMES", "SOURCE", "SOURCE_ACCURACY", "ClusterConfig", "VAERecipe", "baseline_runs", "baseline_sentence",
+    "best_run", "beyond_comparison", "beyond_sentence", "feature_protocols",
     "clip_features", "confusion_figure", "device", "dists_label", "dists_model", "embed_2d", "extractor_cost_table",
     "faithful_table", "load_data", "loss_curve_figure", "metric_key", "pretty", "record_metrics", "run_benchmark",
     "sample_grid_figure", "scatter_figure", "summarize", "toonclip_heldout", "train_vae_features", "wall_time_table", "weights_label",

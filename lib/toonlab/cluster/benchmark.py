@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from toonlab.cluster import algorithms, beyond
+from toonlab.cluster import algorithms, baselines, beyond
 from toonlab.cluster.algorithms import ClusterConfig
 from toonlab.metrics.clustering import TABLE_METRIC, cluster_scores
 
@@ -84,9 +84,14 @@ def best_run(runs: pd.DataFrame, metric: str = TABLE_METRIC) -> pd.Series:
     return runs.loc[runs[metric].idxmax()]
 
 
+def display_names() -> dict[str, str]:
+    """Method name -> how tables print it (the source's algorithms, the methods beyond it, the baselines)."""
+    return {**algorithms.DISPLAY_NAMES, **beyond.DISPLAY_NAMES, **baselines.DISPLAY_NAMES}
+
+
 def pretty(summary: pd.DataFrame, metrics: Sequence[str] = METRICS, digits: int = 3) -> pd.DataFrame:
     """``mean ± std`` strings, display names, for the book."""
-    names = {**algorithms.DISPLAY_NAMES, **beyond.DISPLAY_NAMES}
+    names = display_names()
     out = pd.DataFrame({"features": summary["extractor"], "method": summary["method"].map(names)})
     for m in metrics:
         out[m] = [f"{a:.{digits}f} ± {b:.{digits}f}" for a, b in zip(summary[f"{m}_mean"], summary[f"{m}_std"])]
