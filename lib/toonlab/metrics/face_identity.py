@@ -14,8 +14,10 @@ faces were found. A photo with no face is not an error: its row says "no face" a
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from PIL import Image
 from toonlab.metrics.checks import MetricInputError
 
 INSTALL = "pip install dlib-bin face-recognition-models"
+MODEL_FILES = ("shape_predictor_68_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
 SAME_PERSON_THRESHOLD = 0.6  # face_recognition's default tolerance on this descriptor
 
 
@@ -48,15 +51,24 @@ def load_face_models() -> FaceModels:
         raise FaceIdentityUnavailable(
             f"the identity metric needs dlib ({error}); install the optional dependency: {INSTALL} "
             "(or `pip install -e .[faces]`). The rest of the chapter runs without it.") from None
-    try:
-        import face_recognition_models as models
-    except ImportError as error:
-        raise FaceIdentityUnavailable(
-            f"the identity metric needs dlib's model files from face-recognition-models ({error}); {INSTALL}"
-        ) from None
-    return FaceModels(dlib.get_frontal_face_detector(), dlib.shape_predictor(models.pose_predictor_model_location()),
-                      dlib.face_recognition_model_v1(models.face_recognition_model_location()),
+    folder = model_folder()
+    return FaceModels(dlib.get_frontal_face_detector(),
+                      dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
+                      dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")),
                       f"dlib {dlib.__version__} HOG detector + 68 landmarks + ResNet face descriptor")
+
+
+def model_folder() -> Path:
+    """Where face-recognition-models put dlib's model files. Found without importing the package: its
+    ``__init__`` imports ``pkg_resources``, which recent setuptools no longer ship."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FaceIdentityUnavailable(f"the identity metric needs dlib's model files; {INSTALL}")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FaceIdentityUnavailable(f"face-recognition-models at {folder} lacks {missing}; reinstall it: {INSTALL}")
+    return folder
 
 
 def available() -> tuple[bool, str]:
