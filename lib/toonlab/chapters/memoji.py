@@ -79,6 +79,28 @@ def _pil(dataset: Any) -> list[Image.Image]:
     return [Image.fromarray(dataset.uint8(i).permute(1, 2, 0).numpy()) for i in range(len(dataset))]
 
 
+def style_figure(data: CaptionedImages, n: int = 8):
+    """The first training images with their captions."""
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(data))
+    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 2.0), squeeze=False)
+    for ax, image, caption in zip(axes[0], data.images, data.captions):
+        ax.imshow(image)
+        ax.set_title(caption.replace("emoji, ", "emoji,\n"), fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def quiet_diffusers() -> None:
+    """diffusers warns on every img2img call that casting a VAE with ``to()`` may be inconsistent (our tiny VAE
+    has no fp32-only modules) and on every UNet-only LoRA that the text encoders got no keys: errors only."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+
+
 def load_style_set(folder: str, limit: int, resolution: int, seed: int) -> CaptionedImages:
     """The LoRA's training set: a folder of memoji with ``.txt`` captions, or ("") rendered avatars captioned
     with the source's prompt words."""
@@ -212,13 +234,20 @@ def export_kohya(run: LoRARun) -> dict[str, Any]:
 # prompts from photos
 
 
-def photo_prompts(clip: Any, folder: Path, size: int) -> pd.DataFrame:
-    """Zero-shot gender / expression / glasses of every photo in ``folder`` and the prompt they make."""
+def photo_prompts(clip: Any, folder: Path, size: int, faces: Any | None = None) -> pd.DataFrame:
+    """Zero-shot gender / expression / glasses of every photo in ``folder`` and the prompt they make; with
+    dlib's models, whether a face is found (a photo without one still gets its memoji, but no identity score)."""
+    from toonlab.metrics.face_identity import face_descriptor
+
     photos = read_photos(folder)
-    attributes = classify_attributes(clip, [prepare_photo(image, size) for _, image in photos])
+    prepared = [prepare_photo(image, size) for _, image in photos]
+    attributes = classify_attributes(clip, prepared)
     rows = []
-    for (name, image), found in zip(photos, attributes):
-        rows.append({"photo": name, "mode": image.mode, "size": f"{image.width}x{image.height}", **found.as_dict(),
+    for (name, image), picture, found in zip(photos, prepared, attributes):
+        face = "—" if faces is None else ("yes" if face_descriptor(picture, faces) is not None else
+                                          "no face detected: memoji made, no identity score")
+        rows.append({"photo": name, "mode": image.mode, "size": f"{image.width}x{image.height}", "face (dlib)": face,
+                     **found.as_dict(),
                      "P(gender)": round(found.scores["gender"][found.gender], 3),
                      "P(expression)": round(found.scores["expression"][found.expression], 3),
                      "prompt": memoji_prompt(found.gender, found.expression, found.glasses)})
@@ -298,8 +327,10 @@ def face_models(enabled: bool) -> tuple[Any | None, str]:
 
 def metric_table(reports: Mapping[str, BatchReport], settings: Mapping[str, MemojiSettings], photo_folder: Path,
                  prompts: Sequence[str], style_set: Sequence[Image.Image], clip: Any, faces: Any | None,
-                 label: str) -> pd.DataFrame:
-    """One row per variant: identity, face detection, edge F1, style CLIP-I, CLIP-T, seconds per memoji."""
+                 label: str, cost: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per variant: identity, face detection, edge F1, style CLIP-I, CLIP-T, seconds per memoji and
+    (from :func:`cost_table`, ablation rows) peak memory; sweep rows share their models and sizes with
+    the MyMemoji row."""
     from toonlab.metrics.memoji_eval import score_memoji
 
     photos = read_photos(photo_folder)
@@ -316,6 +347,8 @@ def metric_table(reports: Mapping[str, BatchReport], settings: Mapping[str, Memo
                                                      if scores.photo_face_rate is not None else "—"),
                      "edge F1 (↑)": scores.edge_f1, "style CLIP-I (↑)": scores.style_clip_i,
                      "CLIP-T (↑)": scores.clip_t, "s / memoji": sum(seconds) / len(seconds),
+                     "peak memory (MiB)": (float(cost.set_index("variant").loc[name, "peak memory (MiB)"])
+                                           if cost is not None and name in set(cost["variant"]) else None),
                      "identity note": scores.identity_note})
     return pd.DataFrame(rows)
 
@@ -375,6 +408,6 @@ def sweep_figure(reports: Mapping[str, BatchReport], names: Sequence[str], photo
 __all__ = [
     "A1111_DEFAULT_STRENGTH", "CANNY_THRESHOLDS", "CHAPTER", "INTENDED_STRENGTH", "MemojiSettings", "SEED", "SOURCE_VARIANT", "avatar_caption",
     "build_pipeline", "cost_table", "device", "export_kohya", "face_models", "load_clip", "load_heldout_style",
-    "load_photos", "load_style_set", "loss_figure", "memoji_figure", "metric_table", "photo_prompts", "run_variants",
+    "load_photos", "load_style_set", "loss_figure", "memoji_figure", "metric_table", "parse_thresholds", "photo_prompts", "quiet_diffusers", "run_variants", "style_figure",
     "sweep_figure", "train_memoji_lora", "variants",
 ]
