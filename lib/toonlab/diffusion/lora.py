@@ -218,28 +218,34 @@ def check_base(path: str | Path, pipe: Any, pipe_name: str = "") -> BaseSignatur
 
 
 def _check_shapes(path: str | Path, pipe: Any, here: BaseSignature) -> None:
+    from diffusers.utils import convert_state_dict_to_peft, convert_unet_state_dict_to_peft
+
     state, _alphas = type(pipe).lora_state_dict(str(path))  # diffusers converts kohya files to its format
     modules = {"unet": pipe.unet, **text_encoders(pipe)}
     found = 0
-    for key, tensor in state.items():
-        prefix, _, rest = key.partition(".")
-        module = modules.get(prefix)
-        if module is None or not (rest.endswith("lora_A.weight") or rest.endswith("lora.down.weight")):
+    for prefix, module in modules.items():
+        part = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+        if not part:
             continue
-        layer_name = rest.rsplit(".lora", 1)[0]
-        try:
-            layer = module.get_submodule(layer_name)
-        except AttributeError:
-            raise LoRABaseMismatchError(
-                f"LoRA {path} adapts {prefix}.{layer_name}, which {here.describe()} does not have; it was "
-                "trained for another base model") from None
-        base_layer = getattr(layer, "base_layer", layer)
-        in_features = getattr(base_layer, "in_features", None) or getattr(base_layer, "in_channels", None)
-        if in_features is not None and tensor.shape[1] != in_features:
-            raise LoRABaseMismatchError(
-                f"LoRA {path} expects {prefix}.{layer_name} with {tensor.shape[1]} inputs, but {here.describe()} "
-                f"has {in_features}; it was trained for another base model")
-        found += 1
+        # diffusers' readers return older key layouts (attention processors, lora.down); peft's names the layer
+        part = convert_unet_state_dict_to_peft(part) if prefix == "unet" else convert_state_dict_to_peft(part)
+        for key, tensor in part.items():
+            if not key.endswith("lora_A.weight"):
+                continue
+            layer_name = key[: -len(".lora_A.weight")]
+            try:
+                layer = module.get_submodule(layer_name)
+            except AttributeError:
+                raise LoRABaseMismatchError(
+                    f"LoRA {path} adapts {prefix}.{layer_name}, which {here.describe()} does not have; it was "
+                    "trained for another base model") from None
+            base_layer = getattr(layer, "base_layer", layer)
+            in_features = getattr(base_layer, "in_features", None) or getattr(base_layer, "in_channels", None)
+            if in_features is not None and tensor.shape[1] != in_features:
+                raise LoRABaseMismatchError(
+                    f"LoRA {path} expects {prefix}.{layer_name} with {tensor.shape[1]} inputs, but "
+                    f"{here.describe()} has {in_features}; it was trained for another base model")
+            found += 1
     if not found:
         raise LoRABaseMismatchError(f"LoRA {path} holds no LoRA weights for any layer of {here.describe()}")
 

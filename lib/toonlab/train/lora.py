@@ -310,7 +310,7 @@ class LoRARun:
 
 
 def train_lora(pipe: Any, dataset: Dataset, config: LoRATrainConfig, train: TrainConfig, out_dir: str | Path, *,
-               base_name: str = "", init_seed: int | None = None) -> LoRARun:
+               base_name: str = "", init_seed: int | None = None, callbacks: Sequence[Any] = ()) -> LoRARun:
     """Train (resume, or reload a finished run from ``out_dir``) a LoRA on ``pipe``; export it for diffusers.
 
     ``pipe`` ends up holding the trained adapters (named ``default``). The exported file is
@@ -321,7 +321,7 @@ def train_lora(pipe: Any, dataset: Dataset, config: LoRATrainConfig, train: Trai
     base = base_signature(pipe, base_name)  # before any cast or adapter
     task = LoRATask(pipe, config, total_steps=train.steps, mixed_precision=train.mixed_precision,
                     init_seed=train.seed if init_seed is None else init_seed)
-    trainer = Trainer(task, dataset, train, out_dir)
+    trainer = Trainer(task, dataset, train, out_dir, callbacks=callbacks)
     result = trainer.fit()
     weights = Path(out_dir) / "pytorch_lora_weights.safetensors"
     if trainer.accelerator.is_main_process:
