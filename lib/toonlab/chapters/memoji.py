@@ -353,6 +353,15 @@ def metric_table(reports: Mapping[str, BatchReport], settings: Mapping[str, Memo
     return pd.DataFrame(rows)
 
 
+def metric_records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The metric table as ``{variant: {column: value}}`` for metrics.json (empty cells as null, not NaN)."""
+    records = {}
+    for row in table.to_dict("records"):
+        records[row["variant"]] = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()
+                                   if k not in ("variant", "measured")}
+    return records
+
+
 def cost_table(memoji: MemojiPipeline, photo_folder: Path, prompt: str, settings: Mapping[str, MemojiSettings],
                device: str, label: str) -> pd.DataFrame:
     """Seconds per stage and peak memory of one memoji per ablation variant (first photo, warm models)."""
@@ -408,6 +417,6 @@ def sweep_figure(reports: Mapping[str, BatchReport], names: Sequence[str], photo
 __all__ = [
     "A1111_DEFAULT_STRENGTH", "CANNY_THRESHOLDS", "CHAPTER", "INTENDED_STRENGTH", "MemojiSettings", "SEED", "SOURCE_VARIANT", "avatar_caption",
     "build_pipeline", "cost_table", "device", "export_kohya", "face_models", "load_clip", "load_heldout_style",
-    "load_photos", "load_style_set", "loss_figure", "memoji_figure", "metric_table", "parse_thresholds", "photo_prompts", "quiet_diffusers", "run_variants", "style_figure",
+    "load_photos", "load_style_set", "loss_figure", "memoji_figure", "metric_records", "metric_table", "parse_thresholds", "photo_prompts", "quiet_diffusers", "run_variants", "style_figure",
     "sweep_figure", "train_memoji_lora", "variants",
 ]
