@@ -159,3 +159,17 @@ def test_learning_rate_schedules():
     assert learning_rate_factor("constant_with_warmup", 0, 10, 4) == 0.25
     assert learning_rate_factor("cosine", 2, 12, 2) == pytest.approx(1.0)
     assert learning_rate_factor("cosine", 12, 12, 2) == pytest.approx(0.0)
+
+
+def test_text_encoder_lora_trains_saves_and_loads(tmp_path):
+    data = CaptionedImages(_images(2), ["emoji, smiling", "emoji, Angry"], 64)
+    config = LoRATrainConfig(lora=LoRASpec(rank=2, text_encoders=True), resolution=64, learning_rate=1e-2)
+    train = TrainConfig(steps=2, batch_size=2, seed=0, checkpoint_every=2, log_every=2, progress=False)
+    run = train_lora(tiny_sdxl_pipeline(), data, config, train, tmp_path / "te", base_name="tiny sdxl")
+    assert set(run.trainer.task.models) == {"unet", "text_encoder", "text_encoder_2"}
+    with safe_open(str(run.weights), framework="pt") as handle:
+        prefixes = {key.split(".")[0] for key in handle.keys()}
+    assert prefixes == {"unet", "text_encoder", "text_encoder_2"}
+    pipe = tiny_sdxl_pipeline()
+    load_lora(pipe, run.weights)
+    assert "default" in pipe.text_encoder_2.peft_config

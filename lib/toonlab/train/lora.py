@@ -212,7 +212,8 @@ class LoRATask(Task):
     def encode_prompts(self, captions: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(hidden states, pooled) as the scripts compute them; pooled is None for SD 1.x."""
         tokenizers = [self.pipe.tokenizer] + ([self.pipe.tokenizer_2] if self.sdxl else [])
-        encoders = list(text_encoders(self.pipe).values())
+        # the prepared (possibly DDP-wrapped) modules where they train, so their gradients are synchronised
+        encoders = [self.models.get(name, module) for name, module in text_encoders(self.pipe).items()]
         hidden, pooled = [], None
         for tokenizer, encoder in zip(tokenizers, encoders):
             ids = tokenizer(list(captions), padding="max_length", max_length=tokenizer.model_max_length,
