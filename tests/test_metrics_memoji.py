@@ -100,3 +100,16 @@ def test_missing_dlib_gives_the_install_command(monkeypatch):
         monkeypatch.undo()
         face_identity.load_face_models.cache_clear()
         importlib.import_module("dlib")
+
+
+def test_track_peak_memory_sees_an_allocation_inside_the_block():
+    import torch
+
+    from toonlab.metrics.cost import track_peak_memory
+
+    with track_peak_memory("cpu") as idle:
+        pass
+    with track_peak_memory("cpu") as busy:
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        del block
+    assert busy.kind == "cpu peak RSS (sampled)" and busy.mib > idle.mib + 32
