@@ -103,13 +103,17 @@ def test_missing_dlib_gives_the_install_command(monkeypatch):
 
 
 def test_track_peak_memory_sees_an_allocation_inside_the_block():
-    import torch
+    import mmap
+    import time
 
     from toonlab.metrics.cost import track_peak_memory
 
     with track_peak_memory("cpu") as idle:
         pass
     with track_peak_memory("cpu") as busy:
-        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
-        del block
+        # fresh anonymous pages, touched (the allocator could serve a tensor from memory already resident)
+        block = mmap.mmap(-1, 64 * 2**20)
+        block.write(b"\x01" * len(block))
+        time.sleep(0.05)  # a few sampling intervals
+        block.close()
     assert busy.kind == "cpu peak RSS (sampled)" and busy.mib > idle.mib + 32
