@@ -189,8 +189,10 @@ def train_memoji_lora(models: str, role: str, profile: str, data: CaptionedImage
                       checkpoint_every: int, log_every: int, seed: int, device: str,
                       progress: bool = True) -> LoRARun:
     """Train (resume, or reload) the memoji LoRA; its folder is keyed by everything that determines it."""
+    # The hub bases load with the fp16-fix VAE, which (as in diffusers' script given a VAE path) may run in the
+    # training precision; SDXL's own VAE overflows in fp16, so the tiny/other bases keep theirs in fp32.
     config = LoRATrainConfig(lora=lora_io.LoRASpec(rank=rank, alpha=alpha or None, text_encoders=text_encoders),
-                             resolution=data.resolution, learning_rate=learning_rate)
+                             resolution=data.resolution, learning_rate=learning_rate, vae_fp32=models != "hub")
     train = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, mixed_precision=mixed_precision,
                         checkpoint_every=checkpoint_every, log_every=log_every, keep_checkpoints=1, progress=progress)
     label = base_label(models, role, profile)
@@ -415,8 +417,9 @@ def sweep_figure(reports: Mapping[str, BatchReport], names: Sequence[str], photo
 
 
 __all__ = [
-    "A1111_DEFAULT_STRENGTH", "CANNY_THRESHOLDS", "CHAPTER", "INTENDED_STRENGTH", "MemojiSettings", "SEED", "SOURCE_VARIANT", "avatar_caption",
-    "build_pipeline", "cost_table", "device", "export_kohya", "face_models", "load_clip", "load_heldout_style",
-    "load_photos", "load_style_set", "loss_figure", "memoji_figure", "metric_records", "metric_table", "parse_thresholds", "photo_prompts", "quiet_diffusers", "run_variants", "style_figure",
-    "sweep_figure", "train_memoji_lora", "variants",
+    "A1111_DEFAULT_STRENGTH", "CANNY_THRESHOLDS", "CHAPTER", "INTENDED_STRENGTH", "MemojiSettings", "SEED",
+    "SOURCE_VARIANT", "avatar_caption", "base_label", "build_pipeline", "cost_table", "device", "export_kohya",
+    "face_models", "load_clip", "load_heldout_style", "load_photos", "load_style_set", "loss_figure",
+    "memoji_figure", "metric_records", "metric_table", "parse_thresholds", "photo_prompts", "quiet_diffusers",
+    "run_variants", "style_figure", "sweep_figure", "train_memoji_lora", "variants",
 ]
