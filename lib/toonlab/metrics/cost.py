@@ -110,6 +110,34 @@ def measure(fn: Callable[[], Any], images_per_call: int, device: str | torch.dev
                 device=str(device))
 
 
+class track_peak_memory:
+    """``with track_peak_memory(device) as peak: ...`` then ``peak.mib``: the CUDA peak allocated (reset on entry)
+    or, on CPU, the sampled peak resident set size of this process over the block; ``peak.kind`` says which."""
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.mib = float("nan")
+        self.kind = "cuda peak allocated" if self.device.type == "cuda" else "cpu peak RSS (sampled)"
+        self._sampler: _RSSSampler | None = None
+
+    def __enter__(self) -> track_peak_memory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self._sampler = _RSSSampler().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            assert self._sampler is not None
+            self._sampler.__exit__(*exc)
+            self.mib = self._sampler.peak / 2**20
+
+
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (``parameters()`` yields a tensor shared by several layers once)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -87,6 +87,15 @@ class Task:
         """One optimisation step on ``batch``; returns detached scalar losses to log. ``step`` counts from 0."""
         raise NotImplementedError
 
+    def model_state(self, name: str, module: nn.Module) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps of model ``name``: all of it by default; a LoRA task keeps only its adapters
+        (the frozen base is the same at every step and can be gigabytes)."""
+        return module.state_dict()
+
+    def load_model_state(self, name: str, module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`model_state`; a mismatch raises (the loop turns it into a clear error)."""
+        module.load_state_dict(state)
+
     def state_dict(self) -> dict[str, Any]:
         """Extra state to checkpoint (running means and the like); tensors and JSON values."""
         return {}
@@ -176,7 +185,7 @@ class Trainer:
             "step": self.step,
             "config": {"batch_size": self.config.batch_size, "seed": self.config.seed,
                        "world_size": self.accelerator.num_processes, "log_every": self.config.log_every},
-            "models": {name: self.unwrap(name).state_dict() for name in self.task.models},
+            "models": {name: self.task.model_state(name, self.unwrap(name)) for name in self.task.models},
             "optimizers": {name: opt.state_dict() for name, opt in self.task.optimizers.items()},
             "ema": {name: e.module.state_dict() for name, e in self.ema.items()},
             "task": self.task.state_dict(),
@@ -209,7 +218,7 @@ class Trainer:
                 "an exact resume needs the same ones: restore them, or use a new output folder"
             )
         for name in self.task.models:
-            self._load_module(self.unwrap(name), state["models"], name, path)
+            self._load_module(self.unwrap(name), state["models"], name, path, self.task.load_model_state)
         for name, opt in self.task.optimizers.items():
             if name not in state["optimizers"]:
                 raise checkpoint.CheckpointError(f"{path} holds no optimizer {name!r}")
@@ -224,11 +233,15 @@ class Trainer:
         self.step = int(state["step"])
 
     @staticmethod
-    def _load_module(module: nn.Module, states: Mapping[str, Any], name: str, path: Path | str) -> None:
+    def _load_module(module: nn.Module, states: Mapping[str, Any], name: str, path: Path | str,
+                     load: Any = None) -> None:
         if name not in states:
             raise checkpoint.CheckpointError(f"{path} holds no model {name!r}; it has {sorted(states)}")
         try:
-            module.load_state_dict(states[name])
+            if load is None:
+                module.load_state_dict(states[name])
+            else:
+                load(name, module, states[name])
         except RuntimeError as error:
             raise checkpoint.CheckpointError(
                 f"{path}: model {name!r} does not match the checkpoint ({error}); the model config changed "

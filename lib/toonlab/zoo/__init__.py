@@ -98,6 +98,28 @@ def _sdxl_tiny(device: str = "cpu", seed: int = 0, **_: Any):
     return tiny_sdxl_pipeline(seed=seed, device=device)
 
 
+def _memoji_base_full(device: str = "cpu", dtype: Any = None, **_: Any):
+    from toonlab.zoo.diffusion import pretrained_sdxl_pipeline
+
+    return pretrained_sdxl_pipeline(MEMOJI_BASE, "madebyollin/sdxl-vae-fp16-fix", device, dtype)
+
+
+def _controlnet_full(device: str = "cpu", dtype: Any = None, **_: Any):
+    from toonlab.zoo.diffusion import pretrained_controlnet
+
+    return pretrained_controlnet(CONTROLNET_CANNY_SDXL, device, dtype)
+
+
+def _controlnet_tiny(device: str = "cpu", seed: int = 0, **_: Any):
+    from toonlab.zoo.diffusion import tiny_sdxl_controlnet
+
+    return tiny_sdxl_controlnet(seed=seed, device=device)
+
+
+MEMOJI_BASE = "imagepipeline/Samaritan-3d-Cartoon-SDXL"
+CONTROLNET_CANNY_SDXL = "diffusers/controlnet-canny-sdxl-1.0"
+
+
 def _shap_e_full(device: str = "cpu", dtype: Any = None, **_: Any):
     from toonlab.zoo.shap_e import pretrained_shap_e_img2img
 
@@ -141,6 +163,10 @@ ROLES: dict[str, Role] = {
              _sd_tiny, "tiny random SD pipeline"),
         Role("sdxl", "stabilityai/stable-diffusion-xl-base-1.0 + madebyollin/sdxl-vae-fp16-fix",
              "Comics (SDXL prompts, DreamBooth+LoRA), MyMemoji", _sdxl_full, _sdxl_tiny, "tiny random SDXL pipeline"),
+        Role("memoji_base", f"{MEMOJI_BASE} + madebyollin/sdxl-vae-fp16-fix", "MyMemoji (base checkpoint)",
+             _memoji_base_full, _sdxl_tiny, "tiny random SDXL pipeline"),
+        Role("controlnet_canny_sdxl", CONTROLNET_CANNY_SDXL, "MyMemoji (diffusers_xl_canny_full, the same weights)",
+             _controlnet_full, _controlnet_tiny, "tiny random SDXL ControlNet"),
         Role("shap_e_img2img", "openai/shap-e-img2img", "3D chapter (PopYou showed image-to-3D pictures only)",
              _shap_e_full, _shap_e_tiny, "tiny random Shap-E img2img (marching-cubes table derived here)"),
         Role("inception", "pytorch-fid InceptionV3 (pt_inception-2015-12-05)", "ToyHollyWood, PopYou (FID)",

@@ -75,6 +75,32 @@ def tiny_sd_pipeline(config: TinySDConfig = TinySDConfig(), seed: int = 0, devic
 
 def tiny_sdxl_pipeline(config: TinySDConfig = TinySDConfig(), seed: int = 0, device: str | torch.device = "cpu"):
     """A randomly initialised ``StableDiffusionXLPipeline``: two text encoders, text-time conditioning."""
+    pipe = _tiny_sdxl_pipeline(config, seed)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def tiny_sdxl_controlnet(config: TinySDConfig = TinySDConfig(), seed: int = 0, device: str | torch.device = "cpu"):
+    """A ControlNet for :func:`tiny_sdxl_pipeline` (same config), built as ``ControlNetModel.from_unet`` builds
+    one from SDXL base: the UNet's encoder copied, zero convolutions, a condition encoder that brings the
+    edge image down to latent size (one stride-2 step here, for the two-level VAE; three for SD's VAE).
+    Its own seed: a ControlNet trained from the tiny UNet, then perturbed so it is not a no-op copy."""
+    from diffusers import ControlNetModel
+
+    unet = _tiny_sdxl_pipeline(config, seed).unet
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+        # from_unet zero-initialises the condition encoder's last convolution and the output convolutions (a
+        # fresh ControlNet adds nothing); random ones make the tiny model's control image change the output,
+        # as a trained ControlNet's does.
+        for module in [controlnet.controlnet_cond_embedding.conv_out, *controlnet.controlnet_down_blocks,
+                       controlnet.controlnet_mid_block]:
+            torch.nn.init.normal_(module.weight, std=0.02)
+    return controlnet.to(device)
+
+
+def _tiny_sdxl_pipeline(config: TinySDConfig, seed: int):
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
@@ -94,11 +120,9 @@ def tiny_sdxl_pipeline(config: TinySDConfig = TinySDConfig(), seed: int = 0, dev
         vae = _tiny_vae(config)
         text_encoder = CLIPTextModel(_text_config(width, config.text_layers))
         text_encoder_2 = CLIPTextModelWithProjection(_text_config(width, config.text_layers, projection_dim=width))
-    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+    return StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
                                      tokenizer=clip_tokenizer(END), tokenizer_2=clip_tokenizer("!"), unet=unet,
                                      scheduler=_sd_scheduler(), force_zeros_for_empty_prompt=True)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
 
 
 # Only the diffusers-format components a pipeline loads, in full precision: the hub repositories also hold
@@ -109,6 +133,7 @@ SD_FILES = ["model_index.json", "scheduler/*.json", "tokenizer/*", "feature_extr
             "vae/config.json", "vae/diffusion_pytorch_model.safetensors"]
 SDXL_FILES = SD_FILES + ["tokenizer_2/*", "text_encoder_2/config.json", "text_encoder_2/model.safetensors"]
 VAE_FILES = ["config.json", "diffusion_pytorch_model.safetensors"]
+CONTROLNET_FILES = VAE_FILES
 
 
 def pretrained_sd_pipeline(repo_id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
@@ -132,3 +157,11 @@ def pretrained_sdxl_pipeline(repo_id: str, vae_repo_id: str | None, device: str 
         kwargs["vae"] = AutoencoderKL.from_pretrained(vae_path, torch_dtype=dtype)
     pipe = StableDiffusionXLPipeline.from_pretrained(path, torch_dtype=dtype, use_safetensors=True, **kwargs)
     return pipe.to(device)
+
+
+def pretrained_controlnet(repo_id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+    """A diffusers-format ControlNet from the hub cache (WeightsMissingError with the download command if absent)."""
+    from diffusers import ControlNetModel
+
+    path = hf_snapshot(repo_id, allow_patterns=CONTROLNET_FILES, what=f"ControlNet {repo_id}")
+    return ControlNetModel.from_pretrained(path, torch_dtype=dtype or torch.float32).to(device)

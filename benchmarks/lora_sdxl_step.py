@@ -1,0 +1,278 @@
+"""Our SDXL LoRA training step (``toonlab.train.lora.LoRATask``) vs the same step written the way diffusers'
+documented recipe writes it (``examples/text_to_image/train_text_to_image_lora_sdxl.py``): peft LoRA on the
+UNet's attention projections, same rank, batch, resolution and precision, same data, one machine.
+
+The recipe side is re-written here from the script's documented steps (it is a script, not an importable
+function): ``unet.add_adapter(LoraConfig(r, lora_alpha=r, init_lora_weights="gaussian", target_modules=[to_k,
+to_q, to_v, to_out.0]))``, ``cast_training_params``, AdamW, ``accelerator.prepare(unet, optimizer)``; per step
+VAE latents, noise, timesteps, ``add_noise``, both text encoders (penultimate hidden states + pooled), the
+micro-conditioning time ids, the UNet, MSE, ``accelerator.backward``, gradient clipping, optimizer step.
+Tokenisation is counted inside the step on both sides (the script does it in its data pipeline; ours in the step).
+
+Each side runs in a fresh child process, so its memory is its own: on a GPU the CUDA peak allocated; on a
+CPU the bytes of all live tensors after the timed steps (weights, LoRA, gradients, Adam moments: exact), with
+the peak resident size above imports printed beside it (it moves by about a MiB between identical runs).
+Time is the median step over ``--steps`` steps after ``--warmup`` (best of ``--repeats`` alternating runs).
+
+    python benchmarks/lora_sdxl_step.py                 # tiny SDXL on CPU (the book's ci config)
+    python benchmarks/lora_sdxl_step.py --device cuda --real --resolution 1024 --precision fp16
+
+Prints both rows and the ratios ours / diffusers; exits 1 when the time or memory ratio is above 1.0
+(``--tolerance`` adds slack for noisy shared machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from typing import Any
+
+
+def _pipeline(spec: dict[str, Any]):
+    import torch
+
+    if spec["real"]:
+        # SDXL base's own configs, random weights (the cost of a step does not depend on their values)
+        from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+        from toonlab.zoo.tokenizer import END, clip_tokenizer
+
+        unet = UNet2DConditionModel(
+            sample_size=128, cross_attention_dim=2048, block_out_channels=(320, 640, 1280),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+            addition_embed_type="text_time", addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
+        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, sample_size=1024,
+                            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                            layers_per_block=2, scaling_factor=0.13025)
+        te1 = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                           num_hidden_layers=12, projection_dim=768))
+        te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=1280, intermediate_size=5120,
+                                                         num_attention_heads=20, num_hidden_layers=32,
+                                                         projection_dim=1280, hidden_act="gelu"))
+        return StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=clip_tokenizer(END),
+                                         tokenizer_2=clip_tokenizer("!"), unet=unet,
+                                         scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear",
+                                                                          beta_start=0.00085, beta_end=0.012))
+    from toonlab.zoo.diffusion import tiny_sdxl_pipeline
+
+    torch.manual_seed(0)
+    return tiny_sdxl_pipeline()
+
+
+def _batch(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    r, b = spec["resolution"], spec["batch"]
+    return {"pixel_values": torch.rand(b, 3, r, r, generator=generator) * 2 - 1,
+            "caption": ["emoji, male, smiling, glasses"] * b,
+            "original_size": torch.tensor([[r, r]] * b), "crop_top_left": torch.zeros(b, 2, dtype=torch.long)}
+
+
+def ours(spec: dict[str, Any], pipe: Any, accelerator: Any):
+    from toonlab.diffusion.lora import LoRASpec
+    from toonlab.train.lora import LoRATask, LoRATrainConfig
+
+    config = LoRATrainConfig(lora=LoRASpec(rank=spec["rank"]), resolution=spec["resolution"],
+                             vae_fp32=spec["precision"] == "no" or not spec["real"])
+    task = LoRATask(pipe, config, total_steps=10_000, mixed_precision=spec["precision"])
+    task.models["unet"], task.optimizers["lora"] = accelerator.prepare(task.models["unet"], task.optimizers["lora"])
+    batch = _batch(spec)
+    step = {"i": 0}
+
+    def run() -> None:
+        from accelerate.utils import send_to_device
+
+        task.train_step(send_to_device(batch, accelerator.device), step["i"], accelerator)
+        step["i"] += 1
+
+    return run
+
+
+def diffusers_recipe(spec: dict[str, Any], pipe: Any, accelerator: Any):
+    """train_text_to_image_lora_sdxl.py's step, as documented."""
+    import torch
+    import torch.nn.functional as F
+    from diffusers import DDPMScheduler
+    from diffusers.training_utils import cast_training_params
+    from peft import LoraConfig
+
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(spec["precision"], torch.float32)
+    unet, vae = pipe.unet, pipe.vae
+    te1, te2, tok1, tok2 = pipe.text_encoder, pipe.text_encoder_2, pipe.tokenizer, pipe.tokenizer_2
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    for module in (unet, vae, te1, te2):
+        module.requires_grad_(False)
+    device = accelerator.device
+    unet.to(device, dtype=weight_dtype)
+    vae.to(device, dtype=torch.float32 if spec["precision"] == "no" or not spec["real"] else weight_dtype)
+    te1.to(device, dtype=weight_dtype)
+    te2.to(device, dtype=weight_dtype)
+    unet.add_adapter(LoraConfig(r=spec["rank"], lora_alpha=spec["rank"], init_lora_weights="gaussian",
+                                target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    if spec["precision"] == "fp16":
+        cast_training_params(unet, dtype=torch.float32)
+    params = [p for p in unet.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+    unet, optimizer = accelerator.prepare(unet, optimizer)
+    batch = _batch(spec)
+    r = spec["resolution"]
+
+    def tokenize(tokenizer, captions):
+        return tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                         return_tensors="pt").input_ids
+
+    def run() -> None:
+        unet.train()
+        pixel_values = batch["pixel_values"].to(device, dtype=vae.dtype)
+        model_input = vae.encode(pixel_values).latent_dist.sample() * vae.config.scaling_factor
+        model_input = model_input.to(weight_dtype)
+        noise = torch.randn_like(model_input)
+        bsz = model_input.shape[0]
+        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,), device=device).long()
+        noisy_model_input = noise_scheduler.add_noise(model_input, noise, timesteps)
+        add_time_ids = torch.cat([batch["original_size"], batch["crop_top_left"],
+                                  torch.tensor([[r, r]] * bsz)], dim=1).to(device, dtype=weight_dtype)
+        with torch.no_grad():
+            embeds = []
+            for tokenizer, encoder in ((tok1, te1), (tok2, te2)):
+                out = encoder(tokenize(tokenizer, batch["caption"]).to(device), output_hidden_states=True,
+                              return_dict=False)
+                pooled = out[0]
+                embeds.append(out[-1][-2])
+            prompt_embeds = torch.concat(embeds, dim=-1)
+        model_pred = unet(noisy_model_input, timesteps, prompt_embeds,
+                          added_cond_kwargs={"time_ids": add_time_ids, "text_embeds": pooled}, return_dict=False)[0]
+        loss = F.mse_loss(model_pred.float(), noise.float(), reduction="mean")
+        accelerator.backward(loss)
+        if accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+
+    return run
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build one side and time it (in a child process)."""
+    import psutil
+    import torch
+    from accelerate import Accelerator
+
+    torch.set_num_threads(spec["threads"])
+    # Everything either side imports, imported before the baseline so that it is the same for both.
+    import accelerate.utils  # noqa: F401
+    import diffusers  # noqa: F401
+    import diffusers.training_utils  # noqa: F401
+    import peft  # noqa: F401
+    import torch.nn.functional  # noqa: F401
+
+    import toonlab.diffusion.lora  # noqa: F401
+    import toonlab.metrics.cost  # noqa: F401
+    import toonlab.train.lora  # noqa: F401
+    import toonlab.zoo.diffusion  # noqa: F401
+    import toonlab.zoo.tokenizer  # noqa: F401
+
+    cuda = spec["device"] == "cuda"
+    baseline = psutil.Process().memory_info().rss
+    torch.manual_seed(0)
+    pipe = _pipeline(spec)
+    accelerator = Accelerator(mixed_precision=spec["precision"], cpu=not cuda)
+    pipe.to(accelerator.device)
+    step = {"ours": ours, "diffusers": diffusers_recipe}[spec["side"]](spec, pipe, accelerator)
+    for _ in range(spec["warmup"]):
+        step()
+    from toonlab.metrics.cost import track_peak_memory
+
+    times = []
+    before_steps = psutil.Process().memory_info().rss
+    with track_peak_memory(accelerator.device) as peak:
+        for _ in range(spec["steps"]):
+            if cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    rss = peak.mib - baseline / 2**20
+    memory = peak.mib if cuda else live_tensor_mib()
+    return {"side": spec["side"], "median step (s)": statistics.median(times), "memory (MiB)": memory,
+            "rss (MiB)": rss, "model (MiB)": (before_steps - baseline) / 2**20,
+            "memory kind": peak.kind if cuda else "live tensor storages after a step (weights, LoRA, grads, Adam)"}
+
+
+def live_tensor_mib() -> float:
+    """Bytes of every distinct tensor storage alive (CPU). Exact, unlike the resident size, which moves by a MiB
+    or so with Python objects and allocator arenas that have nothing to do with the training step."""
+    import gc
+    import warnings
+
+    import torch
+
+    gc.collect()
+    seen, total = set(), 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # isinstance() on some library proxies warns
+        tensors = [obj for obj in gc.get_objects() if isinstance(obj, torch.Tensor) and not obj.is_meta]
+    for tensor in tensors:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
+    return total / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--real", action="store_true", help="SDXL base's real configs (random weights)")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--rank", type=int, default=4)
+    parser.add_argument("--precision", default="no", choices=("no", "fp16", "bf16"))
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs per side; the best is kept")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tolerance", type=float, default=0.0, help="allowed excess over a ratio of 1.0")
+    args = parser.parse_args(argv)
+    spec = {k: getattr(args, k) for k in ("device", "real", "resolution", "batch", "rank", "precision", "steps",
+                                           "warmup", "threads")}
+    context = mp.get_context("spawn")
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(args.repeats):
+        for side in ("diffusers", "ours"):
+            with context.Pool(1) as pool:
+                row = pool.apply(measure, ({**spec, "side": side},))
+            kept = best.get(side)
+            best[side] = row if kept is None else {
+                **row, "median step (s)": min(row["median step (s)"], kept["median step (s)"]),
+                "memory (MiB)": min(row["memory (MiB)"], kept["memory (MiB)"])}
+    size = "SDXL base configs" if args.real else "tiny SDXL (the book's ci config)"
+    print(f"LoRA step, {size}, {args.resolution} px, batch {args.batch}, rank {args.rank}, precision "
+          f"{args.precision}, {args.device}; median of {args.steps} steps, best of {args.repeats} runs")
+    for side in ("diffusers", "ours"):
+        row = best[side]
+        print(f"  {side:10s} {row['median step (s)'] * 1000:9.1f} ms/step  {row['memory (MiB)']:9.1f} MiB "
+              f"({row['memory kind']}); resident size above imports {row['rss (MiB)']:.1f} MiB peak, "
+              f"{row['model (MiB)']:.1f} before the timed steps")
+    time_ratio = best["ours"]["median step (s)"] / best["diffusers"]["median step (s)"]
+    memory_ratio = best["ours"]["memory (MiB)"] / max(best["diffusers"]["memory (MiB)"], 1e-9)
+    print(f"ratio ours / diffusers: time {time_ratio:.3f}, memory {memory_ratio:.3f}")
+    limit = 1.0 + args.tolerance
+    if time_ratio > limit or memory_ratio > limit:
+        print(f"FAIL: a ratio is above {limit:.2f}")
+        return 1
+    print("OK: ours is no slower and no larger")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

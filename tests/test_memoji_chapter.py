@@ -1,0 +1,45 @@
+"""Chapter 07's steps that are not model code: captions from avatar attributes, the variant list, the
+threshold parser, the photo folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from toonlab.chapters import memoji as chapter
+
+
+def test_avatar_captions_use_the_source_prompt_words():
+    assert chapter.avatar_caption({"mouth": "SMILE", "glasses": "ROUND"}) == "emoji, smiling, glasses"
+    assert chapter.avatar_caption({"mouth": "SAD", "glasses": "NONE"}) == "emoji, Sad face"
+    assert chapter.avatar_caption({"mouth": "SERIOUS", "glasses": "EYEPATCH"}) == "emoji, Neutral"
+    import python_avatars as pa
+
+    assert {m.name for m in pa.MouthType.get_all()} <= set(chapter.MOUTH_EXPRESSION)
+
+
+def test_variants_take_the_pipeline_apart_and_sweep_around_the_source():
+    settings = chapter.MemojiSettings(size=64, steps=4)
+    found = chapter.variants(settings, [0.5, 1.0], ["30/100", "70/230"], intended_strength=True)
+    names = list(found)
+    assert names[:4] == ["no LoRA (img2img)", "LoRA (img2img)", "LoRA + ControlNet", chapter.SOURCE_VARIANT]
+    assert not found[names[0]].lora and not found[names[0]].controlnet and not found[names[0]].refine
+    assert found[chapter.SOURCE_VARIANT] == settings
+    assert found[chapter.SOURCE_VARIANT].strength == chapter.A1111_DEFAULT_STRENGTH == 0.75
+    assert "MyMemoji, ControlNet weight 0.5" in found and "MyMemoji, ControlNet weight 1" not in found
+    assert "MyMemoji, canny 30/100" in found and "MyMemoji, canny 70/230" not in found  # that is the source row
+    intended = found[names[-1]]
+    assert intended.strength == intended.refine_strength == chapter.INTENDED_STRENGTH == 0.3
+    with pytest.raises(ValueError, match="70/230"):
+        chapter.parse_thresholds("70-230")
+
+
+def test_the_photo_folder_has_faces_a_grey_photo_and_a_non_face(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path))
+    from toonlab.diffusion.memoji import read_photos
+
+    photos = read_photos(chapter.load_photos("", 3, 32, "ci"))
+    names = [name for name, _ in photos]
+    assert len(photos) == 3 and names[0].startswith("face-astronaut") and names[-1].startswith("noface")
+    assert {image.mode for _, image in photos} == {"RGB", "L"}
+    with pytest.raises(FileNotFoundError, match="photos_folder"):
+        chapter.load_photos(str(tmp_path / "missing"), 3, 32, "ci")
