@@ -67,11 +67,12 @@ from toonlab.train.inversion_tasks import (CSLATask, EncoderTask, FitResult, Gen
 CHAPTER = "05_inversion"
 POPYOU_CLIP_T = POPYOU_GAN_CLIP  # PopYou README: CLIP similarity of its GAN + mapper (0.31)
 KINDS = ("fastgan", "stylegan2")
-# which chapter-03 preset each generator comes from (PopYou's FastGAN; ToyHollyWood's StyleGAN2)
-PRESET_OF = {"fastgan": "popyou_fastgan", "stylegan2": "toyhollywood_stylegan2"}
+# the chapter-03 preset each generator comes from: the runs chapter 03 trains (its default presets). PopYou's
+# FastGAN is the same network (official FastGAN, 256-d z); only its training settings differ.
+PRESET_OF = {"fastgan": "toyhollywood_fastgan", "stylegan2": "toyhollywood_stylegan2"}
 SOURCES = ("tiny", "registered", "chapter03", "ffhq")
-# data/registry.yaml `weights:` names of chapter 03's committed `cpu` exports
-REGISTERED = {"fastgan": "gan_cpu_fastgan", "stylegan2": "gan_cpu_stylegan2"}
+# data/registry.yaml `weights:` names of chapter 03's committed `cpu` exports (gan_<profile>_<preset>)
+REGISTERED = {kind: f"gan_cpu_{preset}" for kind, preset in PRESET_OF.items()}
 # the methods each generator gets, in table order
 METHODS = {
     "fastgan": ("mean latent", "PopYou mapper", "pSp encoder (z)", "optimisation (z)", "hybrid (z)"),
@@ -144,7 +145,7 @@ def load_generator(kind: str, source: str, *, resolution: int, profile: str, dat
     if source == "registered":
         network, meta = registered_generator(REGISTERED[kind], kind=kind, resolution=resolution, device=device)
         label = f"chapter 03 `cpu` export {REGISTERED[kind]} ({resolution} px, {meta.get('steps', '?')} steps)"
-        return LoadedGenerator(kind, network, label, f"{REGISTERED[kind]}-{meta.get('steps')}-{meta.get('seed')}")
+        return LoadedGenerator(kind, network, label, f"{REGISTERED[kind]}-{meta['sha256'][:12]}")
     if source == "chapter03":
         preset = scaled_preset(preset_name, resolution)
         folder = run_folder(cache_dir("gan", profile), preset_name, preset, data, seed)
@@ -397,6 +398,10 @@ def evaluate(inverters: Mapping[str, Inverter], images: torch.Tensor, models: Fr
     rows, reconstructions = [], {}
     images = images.to(device)
     for name, inverter in inverters.items():
+        # warm-up outside the timing (first calls allocate): a render, and a mapper or encoder's own pass
+        inverter.render(inverter.generator.mean_latent[None])
+        if not isinstance(inverter, OptimizationInverter):
+            inverter(images[:1])
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -424,6 +429,13 @@ def results_table(evaluation: Evaluation, models: FrozenModels, label: str):
     return frame
 
 
+def records(frame: Any) -> list[dict[str, Any]]:
+    """A table's rows for metrics.json: empty cells (NaN) as None, columns other than the profile label."""
+    frame = frame.drop(columns=[c for c in ("profile",) if c in frame])
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+
+
 def reconstruction_figure(evaluation: Evaluation, n: int = 6, title: str = ""):
     """Rows: input, then each method's reconstruction of the same held-out images."""
     import matplotlib.pyplot as plt
@@ -445,19 +457,23 @@ def reconstruction_figure(evaluation: Evaluation, n: int = 6, title: str = ""):
 
 def latent_recovery(inverters: Mapping[str, Inverter], n: int, seed: int, device: str = "cpu"):
     """Known answers: images generated from seeded latents, inverted; the latent error of each method beside
-    the mean latent's in the same space (a method that recovers nothing scores like the mean)."""
+    the mean latent's in the same space (a method that recovers nothing scores like the mean). StyleGAN2's
+    z is compared as the w it maps to (its scale is invisible in the image)."""
     import pandas as pd
 
     rows = []
     for name, inverter in inverters.items():
         if isinstance(inverter, MeanLatent):
             continue
-        true, images = inverter.generator.sample(n, seed)
-        predicted = inverter.latents(images.to(device))
-        baseline = MeanLatent(inverter.generator).latents(images.to(device))
-        error, mean_error = float(latent_error(predicted, true).mean()), float(latent_error(baseline, true).mean())
-        rows.append({"method": name, "space": inverter.generator.space, "latent MSE": error,
-                     "mean-latent MSE": mean_error, "ratio (<1: better than the mean)": error / mean_error})
+        space = inverter.generator
+        true, images = space.sample(n, seed)
+        true, predicted = space.identifiable(true), space.identifiable(inverter.latents(images.to(device)))
+        error = float(latent_error(predicted, true).mean())
+        mean_error = float(latent_error(space.identifiable_mean.expand_as(true), true).mean())
+        compared_as_w = space.kind == "stylegan2" and space.space == "z"
+        rows.append({"method": name, "space": "z (compared as w)" if compared_as_w else space.space,
+                     "latent MSE": error, "mean-latent MSE": mean_error,
+                     "ratio (<1: better than the mean)": error / mean_error})
     return pd.DataFrame(rows)
 
 
@@ -625,11 +641,36 @@ def face_identity_table(evaluation: Evaluation, label: str):
     return pd.DataFrame(rows)
 
 
+# ---------------------------------------------------------------------------------------------------
+# the benchmark's record
+
+BENCHMARK_FILE = "benchmark_frontier.txt"
+
+
+def benchmark_command(profile: str) -> str:
+    return f"python benchmarks/inversion_frontier.py --profile {profile}"
+
+
+def benchmark_summary(profile: str) -> str:
+    """The newest recorded output of ``benchmarks/inversion_frontier.py`` (the reference profiles' first,
+    then this profile's), as Markdown; or how to produce it."""
+    from toonlab.paths import results_dir
+    from toonlab.results import REFERENCE_PROFILES
+
+    for candidate in (*REFERENCE_PROFILES, profile):
+        path = results_dir(candidate, CHAPTER) / BENCHMARK_FILE
+        if path.is_file():
+            return (f"Recorded output of `{benchmark_command(candidate)}` (`results/{candidate}/{CHAPTER}/{BENCHMARK_FILE}`):"
+                    f"\n\n```text\n{path.read_text().strip()}\n```")
+    return (f"The benchmark has not been recorded for any profile yet: run `{benchmark_command('cpu')}` "
+            f"(it writes `results/<profile>/{CHAPTER}/{BENCHMARK_FILE}`).")
+
+
 __all__ = [
-    "CHAPTER", "KINDS", "METHODS", "POPYOU_CLIP_T", "SOURCES", "Bar", "FrozenModels", "LoadedGenerator",
-    "TrainSettings", "Trained", "bars_table", "bug_figure", "bug_table", "build_inverters", "build_models",
+    "BENCHMARK_FILE", "CHAPTER", "KINDS", "METHODS", "POPYOU_CLIP_T", "SOURCES", "Bar", "FrozenModels",
+    "LoadedGenerator", "TrainSettings", "Trained", "bars_table", "benchmark_command", "benchmark_summary", "bug_figure", "bug_table", "build_inverters", "build_models",
     "check_generators", "cpu_export_command", "describe_generators", "device", "evaluate", "face_identity_table",
     "frontier_bars", "frontier_figure", "latent_recovery", "load_generator", "load_images", "loss_figure",
-    "reconstruction_figure", "results_table", "runs_root", "split", "text_figure", "text_prompts", "text_to_image",
+    "reconstruction_figure", "records", "results_table", "runs_root", "split", "text_figure", "text_prompts", "text_to_image",
     "train_methods",
 ]

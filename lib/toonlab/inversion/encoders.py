@@ -11,7 +11,8 @@
 * :class:`PSPEncoder` — pSp's GradualStyleEncoder (Richardson et al. 2021) on the ResNet: a feature
   pyramid over the last three stages, and one "map2style" block per W+ row — coarse rows from the
   smallest map, middle rows from the next, fine rows from the largest — added to the mean latent
-  ("start from latent average"). pSp's backbone is an IR-SE-50 pretrained for face recognition; ours is
+  ("start from latent average"; the blocks' last layers start at zero, so the encoder starts exactly at the
+  mean). pSp's backbone is an IR-SE-50 pretrained for face recognition; ours is
   the ResNet above trained from scratch with the reconstruction loss, our choice, offline.
 """
 
@@ -154,8 +155,8 @@ class PSPEncoderConfig:
 
     def __post_init__(self) -> None:
         self.latent_shape = tuple(self.latent_shape)
-        if self.resolution < 32 or len(self.latent_shape) not in (1, 2):
-            raise ValueError(f"PSPEncoder needs images >= 32 px and a latent shape (dim,) or (rows, dim), got "
+        if self.resolution < 16 or len(self.latent_shape) not in (1, 2):
+            raise ValueError(f"PSPEncoder needs images >= 16 px and a latent shape (dim,) or (rows, dim), got "
                              f"{self.resolution} / {self.latent_shape}")
 
 
@@ -175,6 +176,9 @@ class PSPEncoder(nn.Module):
         coarse, middle = pyramid_rows(rows)
         self.levels = [2] * coarse + [1] * middle + [0] * (rows - coarse - middle)  # 2: coarse map ... 0: fine
         self.styles = nn.ModuleList(Map2Style(widths[3], style_dim, sizes[level]) for level in self.levels)
+        for block in self.styles:  # our choice: start exactly at the mean latent (pSp starts near it)
+            nn.init.zeros_(block.linear.weight)
+            nn.init.zeros_(block.linear.bias)
         self.register_buffer("mean_latent", torch.zeros(config.latent_shape))
 
     @torch.no_grad()

@@ -66,6 +66,11 @@ class InversionGenerator(nn.Module):
                 if space == "w+":
                     mean = mean.repeat(generator.n_latent, 1)
         self.register_buffer("mean_latent", mean.to(next(generator.parameters()).device))
+        # StyleGAN2 pixel-normalises z before mapping it, so z's scale is invisible in the image: z latents are
+        # compared as the w they map to, against the mean w (see :meth:`identifiable`)
+        identifiable_mean = (generator.mean_latent(n_mean, seed=seed)[0] if self.kind == "stylegan2" and space == "z"
+                             else self.mean_latent)
+        self.register_buffer("identifiable_mean", identifiable_mean.detach().clone())
 
     def train(self, mode: bool = True) -> InversionGenerator:  # the generator stays in eval mode
         return self
@@ -103,6 +108,13 @@ class InversionGenerator(nn.Module):
             return z
         w = self.generator.style(z)
         return w if self.space == "w" else w.unsqueeze(1).repeat(1, self.generator.n_latent, 1)
+
+    @torch.no_grad()
+    def identifiable(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents in coordinates the image can tell apart, for latent-recovery errors: StyleGAN2's z as
+        the w it maps to (z and 2z make the same image); every other space as it is. Compare with
+        ``identifiable_mean``, the mean-latent baseline in the same coordinates."""
+        return self.generator.style(latents) if self.kind == "stylegan2" and self.space == "z" else latents
 
     @torch.no_grad()
     def sample(self, n: int, seed: int, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

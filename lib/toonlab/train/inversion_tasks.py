@@ -81,9 +81,11 @@ def registered_generator(name: str, *, kind: str, resolution: int,
         spec = weights_spec(name)
     except DataSourceError as error:
         raise GeneratorExportError(f"no committed generator {name!r} ({kind}, {resolution} px): {error}. Chapter 03's "
-                                   f"`cpu` run exports and registers it") from error
-    return load_generator_export(spec.file, kind=kind, resolution=resolution, sha256=spec.sha256,
-                                 command=spec.command, device=device)
+                                   f"`cpu` run exports it: `python -m toonlab.book run --profile cpu --chapters 03`, "
+                                   f"then commit the file and its registry entry") from error
+    generator, meta = load_generator_export(spec.file, kind=kind, resolution=resolution, sha256=spec.sha256,
+                                            command=spec.command, device=device)
+    return generator, {**meta, "sha256": spec.sha256}
 
 
 # ---------------------------------------------------------------------------------------------------
