@@ -35,7 +35,7 @@ from toonlab.inversion.mappers import (CSLAMapper, CSLAMapperConfig, PopYouMappe
 from toonlab.inversion.optimize import OptimizeConfig, learning_rate, optimize_latents
 from toonlab.inversion.pipelines import (CSLAInverter, EncoderInverter, MeanLatent, OptimizationInverter,
                                          PopYouInverter, ToyHollyWoodInverter)
-from toonlab.metrics.inversion import (FaceModelMissing, attribute_agreement, face_models, latent_error,
+from toonlab.metrics.inversion import (FaceModelMissing, attribute_agreement, face_identity, face_models, latent_error,
                                        paired_clip_i, pixel_mse)
 from toonlab.train import Callback
 from toonlab.train import checkpoint as ckpt
@@ -466,8 +466,24 @@ def test_attribute_agreement_and_clip_i_are_one_for_identical_images():
 
 def test_face_identity_without_dlib_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
-    with pytest.raises(FaceModelMissing, match="pip install dlib-bin face-recognition-models"):
+    with pytest.raises(FaceModelMissing, match=r"dlib is not installed.*toonlab\[faces\]"):
         face_models()
+
+
+def test_face_identity_of_a_face_with_itself_is_zero():
+    pytest.importorskip("dlib", reason="optional: pip install 'toonlab[faces]'")
+    from skimage import data
+
+    try:
+        models = face_models()
+    except FaceModelMissing as error:
+        pytest.skip(str(error))
+    face = torch.from_numpy(data.astronaut()[:256, 96:352]).permute(2, 0, 1)[None].float() / 255
+    result = face_identity(face, face.clone(), models)
+    assert result["pairs_with_faces"] == 1 and result["face_distance"] == pytest.approx(0.0, abs=1e-6)
+    assert result["same_person"] == 1.0
+    noise = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    assert face_identity(face, noise, models)["pairs_with_faces"] == 0  # no face in noise: not counted
 
 
 if __name__ == "__main__":  # the fault-injection child: train, SIGKILL itself at step argv[3]

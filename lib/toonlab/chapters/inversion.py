@@ -106,13 +106,17 @@ class LoadedGenerator:
     network: torch.nn.Module
     label: str  # what it is, for tables ("tiny random FastGAN, 64 px", "chapter 03 cpu export ...")
     identity: str  # what identifies its weights (for run folders)
+    spaces: dict[tuple[str, int], InversionGenerator] = field(default_factory=dict)
 
     @property
     def resolution(self) -> int:
         return int(self.network.config.resolution)
 
     def space(self, space: str, seed: int = 0) -> InversionGenerator:
-        return InversionGenerator(self.network, space, seed=seed)
+        """The generator seen through one latent space, built once (FastGAN's precise BN runs once)."""
+        if (space, seed) not in self.spaces:
+            self.spaces[space, seed] = InversionGenerator(self.network, space, seed=seed)
+        return self.spaces[space, seed]
 
 
 def check_generators(sources: Mapping[str, str]) -> None:

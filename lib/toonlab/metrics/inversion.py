@@ -15,6 +15,7 @@ Every function compares image i of ``inputs`` with image i of ``outputs`` (both 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ import torch
 from toonlab.metrics.checks import MetricInputError, check_pair
 
 FACE_ID_THRESHOLD = 0.6  # dlib's documented "same person" distance for its face descriptor
-FACE_PACKAGES = "pip install dlib-bin face-recognition-models"
+FACE_PACKAGES = 'pip install "toonlab[faces]"  (dlib-bin, face-recognition-models)'
 
 
 class FaceModelMissing(RuntimeError):
@@ -96,15 +97,23 @@ def reconstruction_scores(inputs: torch.Tensor, outputs: torch.Tensor, *, percep
 def face_models() -> dict[str, Any]:
     """dlib's face detector, landmark predictor and ResNet face descriptor (weights from the
     ``face-recognition-models`` package). Raises :class:`FaceModelMissing` naming the install command."""
+    import importlib.util
+
     try:
         import dlib
-        import face_recognition_models
     except ImportError as error:
-        raise FaceModelMissing(f"the face-identity metric needs dlib and its face models ({error.name} is not "
-                               f"installed): `{FACE_PACKAGES}`; the other metrics do not need them") from error
+        raise FaceModelMissing(f"the face-identity metric needs dlib and its face models (dlib is not installed): "
+                               f"`{FACE_PACKAGES}`; the other metrics do not need them") from error
+    # The weights' folder, found without importing the package (its __init__ needs setuptools' pkg_resources).
+    spec = importlib.util.find_spec("face_recognition_models")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models" if spec and spec.submodule_search_locations else None
+    files = {"landmarks": "shape_predictor_68_face_landmarks.dat", "descriptor": "dlib_face_recognition_resnet_model_v1.dat"}
+    if folder is None or not all((folder / name).is_file() for name in files.values()):
+        raise FaceModelMissing(f"the face-identity metric needs dlib's face models (face-recognition-models is not "
+                               f"installed or incomplete): `{FACE_PACKAGES}`; the other metrics do not need them")
     return {"detector": dlib.get_frontal_face_detector(),
-            "landmarks": dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()),
-            "descriptor": dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())}
+            "landmarks": dlib.shape_predictor(str(folder / files["landmarks"])),
+            "descriptor": dlib.face_recognition_model_v1(str(folder / files["descriptor"]))}
 
 
 def face_descriptors(images: torch.Tensor, models: Mapping[str, Any] | None = None) -> list[torch.Tensor | None]:
