@@ -406,13 +406,17 @@ def evaluate(inverters: Mapping[str, Inverter], images: torch.Tensor, models: Fr
         inverter.render(inverter.generator.mean_latent[None])
         if not isinstance(inverter, OptimizationInverter):
             inverter(images[:1])
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        output = inverter(images)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        seconds = (time.perf_counter() - start) / len(images)
+        # one-pass methods are timed as the best of 3 calls (a loaded machine only ever adds time);
+        # optimisation and the hybrid once (they are long, and deterministic in their work)
+        seconds = float("inf")
+        for _ in range(1 if isinstance(inverter, OptimizationInverter) else 3):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            output = inverter(images)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            seconds = min(seconds, (time.perf_counter() - start) / len(images))
         reconstructions[name] = output.cpu()
         scores = reconstruction_scores(images.cpu(), output.cpu(), perceptual=models.lpips,
                                        classifier=models.classifier, heads=models.heads, clip=models.clip_bundle)
