@@ -3,8 +3,8 @@
 On one generator of a profile (chapter 05's settings for it, from ``notebooks/params/<profile>.yaml``) and
 ``--n-test`` held-out images (≥ 256 for a recorded run): per-image optimisation (``--optimize-steps``,
 default 500), the pSp-style encoder, the hybrid (encoder + ``--hybrid-steps``) and the source mappers.
-The learned networks come from chapter 05's run folders (trained there, or here with the same settings:
-the two share checkpoints). Prints the table and the ratios, checks the bars
+The learned networks come from chapter 05's run folders (trained there, or here with the same settings
+and training images: the two share checkpoints; other images start fresh runs, see ``chapter.fingerprint``). Prints the table and the ratios, checks the bars
 
 * the mapper / encoder is ≥ 100x faster than optimisation (per image);
 * the hybrid closes ≥ 50 % of the LPIPS gap between encoder and optimisation,
@@ -53,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     with redirect_stdout(out):
         generator = chapter.load_generator(kind, source, resolution=resolution, profile=args.profile, data=data,
                                            seed=params["seed"], device=device)
+        # the chapter's own split (so its trained networks are reused), plus held-out images after the
+        # training ones up to --n-test
+        held_out = min(params["n_test"], args.n_test)
         images = chapter.load_images(data, resolution=resolution, limit=params["n_train"] + args.n_test,
                                      seed=params["seed"], progress=False)
-        train_set, test = chapter.split(images, params["n_train"], args.n_test)
+        train_set, test = chapter.split(images, params["n_train"], held_out, extra_test=args.n_test - held_out)
         models = chapter.build_models(args.profile, device, seed=params["seed"])
         settings = chapter.TrainSettings(
             steps=params["train_steps"], batch_size=params["batch_size"], simclr_steps=params["simclr_steps"],

@@ -486,6 +486,20 @@ def test_face_identity_of_a_face_with_itself_is_zero():
     assert face_identity(face, noise, models)["pairs_with_faces"] == 0  # no face in noise: not counted
 
 
+def test_the_chapter_split_never_trains_on_held_out_images():
+    from toonlab.chapters.inversion import fingerprint, split
+
+    images = torch.arange(12.0).view(12, 1, 1, 1).expand(12, 3, 2, 2) / 12
+    data = TensorDataset(images, torch.zeros(12, dtype=torch.long))
+    train, test = split(data, n_train=6, n_test=3, extra_test=2)
+    assert list(train.indices) == [3, 4, 5, 6, 7, 8]
+    assert (test[:, 0, 0, 0] * 12).round().tolist() == [0, 1, 2, 9, 10]
+    other, _ = split(data, n_train=6, n_test=4)
+    assert fingerprint(train) != fingerprint(other)  # other images: another run folder
+    with pytest.raises(ValueError, match="at least one more"):
+        split(data, n_train=6, n_test=12)
+
+
 if __name__ == "__main__":  # the fault-injection child: train, SIGKILL itself at step argv[3]
     torch.set_num_threads(1)
     train_resumable(Path(sys.argv[1]), sys.argv[2], callbacks=[KillAt(int(sys.argv[3]))])

@@ -183,13 +183,33 @@ def describe_generators(generators: Mapping[str, LoadedGenerator]):
 # data and frozen models
 
 
-def split(dataset: Any, n_train: int, n_test: int) -> tuple[torch.utils.data.Subset, torch.Tensor]:
-    """The first ``n_test`` images held out (as a tensor), the next ``n_train`` for training."""
+def split(dataset: Any, n_train: int, n_test: int,
+          extra_test: int = 0) -> tuple[torch.utils.data.Subset, torch.Tensor]:
+    """The first ``n_test`` images held out (as a tensor), the next ``n_train`` for training; ``extra_test``
+    more held-out images from after the training ones (the benchmark's larger held-out set, with the
+    chapter's very training set)."""
     if len(dataset) < n_test + 1:
         raise ValueError(f"the data set has {len(dataset)} images; {n_test} held out need at least one more to train on")
     train_indices = list(range(n_test, min(len(dataset), n_test + n_train)))
-    test = torch.stack([dataset[i][0] for i in range(n_test)])
+    test_indices = list(range(n_test)) + list(range(n_test + len(train_indices), len(dataset)))[:extra_test]
+    test = torch.stack([dataset[i][0] for i in test_indices])
     return torch.utils.data.Subset(dataset, train_indices), test
+
+
+def fingerprint(images: Any) -> str:
+    """What identifies a training set: the sha256 of its images' sha256 list (pixels when there is none), so
+    a run folder never resumes on other images."""
+    dataset, indices = (images.dataset, list(images.indices)) if isinstance(images, torch.utils.data.Subset) \
+        else (images, list(range(len(images))))
+    hashes = getattr(dataset, "sha256", None)
+    digest = hashlib.sha256()
+    for i in indices:
+        if hashes:
+            digest.update(hashes[i].encode())
+        else:
+            item = dataset[i]
+            digest.update((item[0] if isinstance(item, (tuple, list)) else item).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -267,7 +287,7 @@ def train_methods(generator: LoadedGenerator, train_set: Any, models: FrozenMode
     """Every learned method of ``generator``, each on the shared loop in its own run folder (named by what
     shapes its weights, so re-running resumes and a changed setting starts afresh)."""
     root = runs_root(profile) / generator.identity
-    base = {"data": data, "n_train": len(train_set), "batch": settings.batch_size, "seed": seed,
+    base = {"data": data, "images": fingerprint(train_set), "batch": settings.batch_size, "seed": seed,
             "clip": models.labels["clip"], "generator": generator.identity}
     networks: dict[str, torch.nn.Module] = {}
     fits: dict[str, FitResult] = {}
@@ -677,7 +697,7 @@ def benchmark_summary(profile: str) -> str:
 __all__ = [
     "BENCHMARK_FILE", "CHAPTER", "KINDS", "METHODS", "POPYOU_CLIP_T", "SOURCES", "Bar", "FrozenModels",
     "LoadedGenerator", "TrainSettings", "Trained", "bars_table", "benchmark_command", "benchmark_summary", "bug_figure", "bug_table", "build_inverters", "build_models",
-    "check_generators", "cpu_export_command", "describe_generators", "device", "evaluate", "face_identity_table",
+    "check_generators", "cpu_export_command", "describe_generators", "device", "evaluate", "face_identity_table", "fingerprint",
     "frontier_bars", "frontier_figure", "latent_recovery", "load_generator", "load_images", "loss_figure",
     "reconstruction_figure", "records", "results_table", "runs_root", "split", "text_figure", "text_prompts", "text_to_image",
     "train_methods",
