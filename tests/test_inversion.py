@@ -402,6 +402,19 @@ def test_a_generator_export_of_another_architecture_or_resolution_is_refused(tmp
         load_generator_export(path, kind="stylegan2", resolution=16, sha256="0" * 64)
 
 
+def test_an_fp16_export_loads_as_the_fp32_generator(tmp_path):
+    """Chapter 03 commits its cpu generators in fp16 (config gains ``dtype``); they load into fp32 networks."""
+    import dataclasses
+
+    generator = tiny_stylegan2()
+    path = save_weights(tmp_path / "g16.safetensors", tiny_stylegan2().half(),
+                        {"kind": "stylegan2", "model": dataclasses.asdict(generator.config), "dtype": "float16"})
+    loaded, _ = load_generator_export(path, kind="stylegan2", resolution=16)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    for (key, a), b in zip(generator.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a.half().float(), b), key
+
+
 def test_a_missing_or_broken_export_says_how_to_create_it(tmp_path):
     missing = tmp_path / "nope.safetensors"
     with pytest.raises(GeneratorExportError, match=r"nope.safetensors is missing.*`python -m toonlab.book run"):

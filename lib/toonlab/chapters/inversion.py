@@ -464,6 +464,17 @@ def records(frame: Any) -> list[dict[str, Any]]:
             for row in frame.to_dict("records")]
 
 
+def headline_metrics(kind: str, table: Any, quality: str) -> dict[str, float]:
+    """A few scalars for metrics.json (the results overview): each method's perceptual distance, keyed
+    ``<generator>/<method> <distance>``, and the one-pass methods' speed-up over optimisation."""
+    rows = {r["method"]: r for r in table.to_dict("records")}
+    slowest = max(r["s/image"] for r in rows.values())
+    metrics = {f"{kind}/{name} {quality}": float(r[quality]) for name, r in rows.items()}
+    metrics.update({f"{kind}/{name} speed-up over the slowest": slowest / max(r["s/image"], 1e-12)
+                    for name, r in rows.items() if r["s/image"] < slowest})
+    return metrics
+
+
 def reconstruction_figure(evaluation: Evaluation, n: int = 6, title: str = ""):
     """Rows: input, then each method's reconstruction of the same held-out images."""
     import matplotlib.pyplot as plt
@@ -697,7 +708,7 @@ def benchmark_summary(profile: str) -> str:
 __all__ = [
     "BENCHMARK_FILE", "CHAPTER", "KINDS", "METHODS", "POPYOU_CLIP_T", "SOURCES", "Bar", "FrozenModels",
     "LoadedGenerator", "TrainSettings", "Trained", "bars_table", "benchmark_command", "benchmark_summary", "bug_figure", "bug_table", "build_inverters", "build_models",
-    "check_generators", "cpu_export_command", "describe_generators", "device", "evaluate", "face_identity_table", "fingerprint",
+    "check_generators", "cpu_export_command", "describe_generators", "device", "evaluate", "face_identity_table", "fingerprint", "headline_metrics",
     "frontier_bars", "frontier_figure", "latent_recovery", "load_generator", "load_images", "loss_figure",
     "reconstruction_figure", "records", "results_table", "runs_root", "split", "text_figure", "text_prompts", "text_to_image",
     "train_methods",
