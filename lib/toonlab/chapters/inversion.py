@@ -128,10 +128,6 @@ def check_generators(sources: Mapping[str, str]) -> None:
         raise ValueError("'ffhq' is a StyleGAN2 checkpoint; the FastGAN comes from 'tiny', 'registered' or 'chapter03'")
 
 
-def cpu_export_command() -> str:
-    return "python -m toonlab.book run --profile cpu --chapters 03"
-
-
 def load_generator(kind: str, source: str, *, resolution: int, profile: str, data: str, seed: int,
                    device: str = "cpu") -> LoadedGenerator:
     """One generator: ``tiny`` (chapter 03's tiny config, random weights from ``seed``), ``registered``
@@ -570,12 +566,11 @@ def text_prompts(profile: str) -> tuple[list[str], str]:
 def text_to_image(inverters: Mapping[str, Inverter], models: FrozenModels, prompts: Sequence[str],
                   prompt_kind: str, label: str):
     """PopYou's headline use: the CLIP text embedding through the mapper (PopYou mapper, CSLA's E_T), CLIP-T
-    of the images with their prompts, beside PopYou's reported 0.31 — in separate rows with a protocol
-    column whenever our CLIP is not the pretrained ViT-L-14."""
+    of the images with their prompts. PopYou's reported 0.31 is always its own row, with its protocol beside
+    ours (our CLIP and prompts differ from PopYou's unstated ones even in ``full``)."""
     import pandas as pd
 
     rows, images = [], {}
-    pretrained = not models.labels["clip"].startswith(("tiny", "ToonCLIP"))
     for name, inverter in inverters.items():
         if not hasattr(inverter, "from_text"):
             continue
@@ -588,9 +583,7 @@ def text_to_image(inverters: Mapping[str, Inverter], models: FrozenModels, promp
                  "profile": "as reported by PopYou",
                  "protocol": "300 names in 'funko pop figure of {name} in a white background'; OpenCLIP (model not "
                              "stated in the repository); FastGAN on 30k Funko images"})
-    frame = pd.DataFrame(rows)
-    frame.attrs["comparable"] = pretrained
-    return frame, images
+    return pd.DataFrame(rows), images
 
 
 def text_figure(images: Mapping[str, torch.Tensor], prompts: Sequence[str]):
@@ -708,7 +701,7 @@ def benchmark_summary(profile: str) -> str:
 __all__ = [
     "BENCHMARK_FILE", "CHAPTER", "KINDS", "METHODS", "POPYOU_CLIP_T", "SOURCES", "Bar", "FrozenModels",
     "LoadedGenerator", "TrainSettings", "Trained", "bars_table", "benchmark_command", "benchmark_summary", "bug_figure", "bug_table", "build_inverters", "build_models",
-    "check_generators", "cpu_export_command", "describe_generators", "device", "evaluate", "face_identity_table", "fingerprint", "headline_metrics",
+    "check_generators", "describe_generators", "device", "evaluate", "face_identity_table", "fingerprint", "headline_metrics",
     "frontier_bars", "frontier_figure", "latent_recovery", "load_generator", "load_images", "loss_figure",
     "reconstruction_figure", "records", "results_table", "runs_root", "split", "text_figure", "text_prompts", "text_to_image",
     "train_methods",
