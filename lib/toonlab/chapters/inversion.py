@@ -365,6 +365,12 @@ def loss_figure(trained: Mapping[str, Trained]):
 # inverters and evaluation
 
 
+def hybrid_config(steps: int, lr: float) -> OptimizeConfig:
+    """The hybrid's few steps: half the learning rate and no ramp-up (our choice: it starts from the
+    encoder's latent, already near the answer, and a 5 % ramp-up would waste its first step at lr 0)."""
+    return OptimizeConfig(steps, lr / 2, rampup=0.0)
+
+
 def build_inverters(generator: LoadedGenerator, trained: Trained, models: FrozenModels, *, optimize_steps: int,
                     hybrid_steps: int, optimize_lr: float, seed: int = 0) -> dict[str, Inverter]:
     """Every method of :data:`METHODS` for this generator, ready to invert images."""
@@ -378,7 +384,7 @@ def build_inverters(generator: LoadedGenerator, trained: Trained, models: Frozen
             "PopYou mapper": PopYouInverter(models.clip, n["PopYou mapper"], z),
             "pSp encoder (z)": encoder,
             "optimisation (z)": OptimizationInverter(z, loss, OptimizeConfig(optimize_steps, optimize_lr)),
-            "hybrid (z)": OptimizationInverter(z, loss, OptimizeConfig(hybrid_steps, optimize_lr / 2), init=encoder),
+            "hybrid (z)": OptimizationInverter(z, loss, hybrid_config(hybrid_steps, optimize_lr), init=encoder),
         }
     z, w, wplus = (generator.space(s, seed) for s in ("z", "w", "w+"))
     encoder = EncoderInverter(n["pSp encoder (W+)"], wplus)
@@ -390,7 +396,7 @@ def build_inverters(generator: LoadedGenerator, trained: Trained, models: Frozen
         "pSp encoder (W+)": encoder,
         "optimisation (W)": OptimizationInverter(w, loss, OptimizeConfig(optimize_steps, optimize_lr)),
         "optimisation (W+)": OptimizationInverter(wplus, loss, OptimizeConfig(optimize_steps, optimize_lr)),
-        "hybrid (W+)": OptimizationInverter(wplus, loss, OptimizeConfig(hybrid_steps, optimize_lr / 2), init=encoder),
+        "hybrid (W+)": OptimizationInverter(wplus, loss, hybrid_config(hybrid_steps, optimize_lr), init=encoder),
     }
 
 
