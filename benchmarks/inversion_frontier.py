@@ -4,7 +4,8 @@ On one generator of a profile (chapter 05's settings for it, from ``notebooks/pa
 ``--n-test`` held-out images (≥ 256 for a recorded run): per-image optimisation (``--optimize-steps``,
 default 500), the pSp-style encoder, the hybrid (encoder + ``--hybrid-steps``) and the source mappers.
 The learned networks come from chapter 05's run folders (trained there, or here with the same settings
-and training images: the two share checkpoints; other images start fresh runs, see ``chapter.fingerprint``). Prints the table and the ratios, checks the bars
+and training images: the two share checkpoints; other images start fresh runs, see ``chapter.fingerprint``).
+Prints the table and the ratios, checks the bars
 
 * the mapper / encoder is ≥ 100x faster than optimisation (per image);
 * the hybrid closes ≥ 50 % of the LPIPS gap between encoder and optimisation,
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     quality = models.labels["lpips"]
     rows = {r["method"]: r for r in table.to_dict("records")}
     optimisation = rows[FAST[kind][1]]
+    hybrid_steps = args.hybrid_steps or params["hybrid_steps"]
     lines = [f"inversion frontier — profile {args.profile}, {generator.label}, {len(test)} held-out {data} images, "
-             f"device {device}, optimisation {args.optimize_steps} steps, hybrid {args.hybrid_steps or params['hybrid_steps']} steps",
+             f"device {device}, optimisation {args.optimize_steps} steps, hybrid {hybrid_steps} steps",
              "", f"{'method':40s} {quality:>12s} {'MSE':>8s} {'s/image':>10s} {'x faster than optimisation':>28s}"]
     for name, row in rows.items():
         lines.append(f"{name:40s} {row[quality]:12.4f} {row['MSE']:8.4f} {row['s/image']:10.4f} "
