@@ -35,7 +35,7 @@ from toonlab.inversion.mappers import (CSLAMapper, CSLAMapperConfig, PopYouMappe
 from toonlab.inversion.optimize import OptimizeConfig, learning_rate, optimize_latents
 from toonlab.inversion.pipelines import (CSLAInverter, EncoderInverter, MeanLatent, OptimizationInverter,
                                          PopYouInverter, ToyHollyWoodInverter)
-from toonlab.metrics.inversion import (FaceModelMissing, attribute_agreement, face_identity, face_models, latent_error,
+from toonlab.metrics.inversion import (attribute_agreement, face_identity, latent_error,
                                        paired_clip_i, pixel_mse)
 from toonlab.train import Callback
 from toonlab.train import checkpoint as ckpt
@@ -478,18 +478,26 @@ def test_attribute_agreement_and_clip_i_are_one_for_identical_images():
 
 
 def test_face_identity_without_dlib_names_the_install_command(monkeypatch):
+    from toonlab.metrics.face_identity import FaceIdentityUnavailable, load_face_models
+
+    load_face_models.cache_clear()
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
-    with pytest.raises(FaceModelMissing, match=r"dlib is not installed.*toonlab\[faces\]"):
-        face_models()
+    try:
+        with pytest.raises(FaceIdentityUnavailable, match=r"pip install dlib-bin face-recognition-models"):
+            face_identity(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+    finally:
+        load_face_models.cache_clear()
 
 
 def test_face_identity_of_a_face_with_itself_is_zero():
     pytest.importorskip("dlib", reason="optional: pip install 'toonlab[faces]'")
     from skimage import data
 
+    from toonlab.metrics.face_identity import FaceIdentityUnavailable, load_face_models
+
     try:
-        models = face_models()
-    except FaceModelMissing as error:
+        models = load_face_models()
+    except FaceIdentityUnavailable as error:
         pytest.skip(str(error))
     face = torch.from_numpy(data.astronaut()[:256, 96:352]).permute(2, 0, 1)[None].float() / 255
     result = face_identity(face, face.clone(), models)

@@ -54,7 +54,8 @@ from toonlab.inversion.optimize import OptimizeConfig
 from toonlab.inversion.pipelines import (CSLAInverter, EncoderInverter, Inverter, MeanLatent, OptimizationInverter,
                                          PopYouInverter, ToyHollyWoodInverter)
 from toonlab.metrics.cost import count_parameters
-from toonlab.metrics.inversion import (FaceModelMissing, face_identity, latent_error, reconstruction_scores)
+from toonlab.metrics.face_identity import FaceIdentityUnavailable
+from toonlab.metrics.inversion import face_identity, latent_error, reconstruction_scores
 from toonlab.metrics.clip_score import clip_t
 from toonlab.metrics.perceptual_toon import build_perceptual_distance
 from toonlab.metrics.toon_features import heldout_table, load_toon_features
@@ -699,7 +700,7 @@ def face_identity_table(evaluation: Evaluation, label: str):
     try:
         for name, output in evaluation.reconstructions.items():
             rows.append({"method": name, **face_identity(evaluation.inputs, output), "profile": label})
-    except FaceModelMissing as error:
+    except FaceIdentityUnavailable as error:
         return pd.DataFrame([{"method": "—", "note": str(error), "profile": label}])
     return pd.DataFrame(rows)
 

@@ -14,21 +14,14 @@ Every function compares image i of ``inputs`` with image i of ``outputs`` (both 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from toonlab.metrics.checks import MetricInputError, check_pair
-
-FACE_ID_THRESHOLD = 0.6  # dlib's documented "same person" distance for its face descriptor
-FACE_PACKAGES = 'pip install "toonlab[faces]"  (dlib-bin, face-recognition-models)'
-
-
-class FaceModelMissing(RuntimeError):
-    """dlib or its face models are not installed: the optional face-identity metric cannot run."""
-
+from toonlab.metrics.face_identity import SAME_PERSON_THRESHOLD, FaceModels, face_descriptor, load_face_models
 
 def pixel_mse(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
     """Per-image MSE in [0, 1] pixel units, shape (N,)."""
@@ -91,57 +84,22 @@ def reconstruction_scores(inputs: torch.Tensor, outputs: torch.Tensor, *, percep
 
 
 # ---------------------------------------------------------------------------------------------------
-# face identity (optional dependency)
+# face identity (optional dependency: dlib, loaded by toonlab.metrics.face_identity)
 
 
-def face_models() -> dict[str, Any]:
-    """dlib's face detector, landmark predictor and ResNet face descriptor (weights from the
-    ``face-recognition-models`` package). Raises :class:`FaceModelMissing` naming the install command."""
-    import importlib.util
-
-    try:
-        import dlib
-    except ImportError as error:
-        raise FaceModelMissing(f"the face-identity metric needs dlib and its face models (dlib is not installed): "
-                               f"`{FACE_PACKAGES}`; the other metrics do not need them") from error
-    # The weights' folder, found without importing the package (its __init__ needs setuptools' pkg_resources).
-    spec = importlib.util.find_spec("face_recognition_models")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "models" if spec and spec.submodule_search_locations else None
-    files = {"landmarks": "shape_predictor_68_face_landmarks.dat", "descriptor": "dlib_face_recognition_resnet_model_v1.dat"}
-    if folder is None or not all((folder / name).is_file() for name in files.values()):
-        raise FaceModelMissing(f"the face-identity metric needs dlib's face models (face-recognition-models is not "
-                               f"installed or incomplete): `{FACE_PACKAGES}`; the other metrics do not need them")
-    return {"detector": dlib.get_frontal_face_detector(),
-            "landmarks": dlib.shape_predictor(str(folder / files["landmarks"])),
-            "descriptor": dlib.face_recognition_model_v1(str(folder / files["descriptor"]))}
-
-
-def face_descriptors(images: torch.Tensor, models: Mapping[str, Any] | None = None) -> list[torch.Tensor | None]:
-    """The 128-d descriptor of the largest face in each image (None where dlib finds no face)."""
-    import numpy as np
-
-    models = models or face_models()
-    array = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    found: list[torch.Tensor | None] = []
-    for image in array:
-        image = np.ascontiguousarray(image)
-        faces = models["detector"](image, 1)
-        if not faces:
-            found.append(None)
-            continue
-        face = max(faces, key=lambda rect: rect.width() * rect.height())
-        shape = models["landmarks"](image, face)
-        found.append(torch.tensor(list(models["descriptor"].compute_face_descriptor(image, shape))))
-    return found
-
-
-def face_identity(inputs: torch.Tensor, outputs: torch.Tensor, models: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def face_identity(inputs: torch.Tensor, outputs: torch.Tensor, models: FaceModels | None = None) -> dict[str, Any]:
     """Mean descriptor distance over pairs with a face in both images, the share under dlib's 0.6
-    "same person" threshold, and how many pairs had a face in both."""
+    "same person" threshold, and how many pairs had a face in both. Raises
+    :class:`~toonlab.metrics.face_identity.FaceIdentityUnavailable` (with the install command) without dlib."""
     check_pair(inputs, outputs, ("inputs", "outputs"))
-    models = models or face_models()
-    a, b = face_descriptors(inputs, models), face_descriptors(outputs, models)
-    distances = [float((x - y).norm()) for x, y in zip(a, b) if x is not None and y is not None]
+    models = models or load_face_models()
+
+    def descriptors(images: torch.Tensor) -> list:
+        array = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return [face_descriptor(image, models) for image in array]
+
+    a, b = descriptors(inputs), descriptors(outputs)
+    distances = [float(np.linalg.norm(x - y)) for x, y in zip(a, b) if x is not None and y is not None]
     return {"face_distance": sum(distances) / len(distances) if distances else None,
-            "same_person": sum(d < FACE_ID_THRESHOLD for d in distances) / len(distances) if distances else None,
+            "same_person": sum(d < SAME_PERSON_THRESHOLD for d in distances) / len(distances) if distances else None,
             "pairs_with_faces": len(distances), "pairs": len(inputs)}
