@@ -234,3 +234,14 @@ def test_the_cycle_finder_sees_a_cycle(tmp_path):
     (tmp_path / "b.py").write_text("def f():\n    import toonlab.metrics.fid\n")
     modules = {"toonlab.chapters.gan": tmp_path / "b.py", "toonlab.metrics.fid": tmp_path / "a.py"}
     assert import_cycles(modules) == [["toonlab.chapters.gan", "toonlab.metrics.fid"]]
+
+
+def test_every_bibliography_key_is_defined_once():
+    # A repeated key makes pybtex skip the entries after it, and the strict book build then fails on
+    # citations that look fine in the file.
+    import collections
+    import re
+
+    keys = re.findall(r"^@\w+\{([^,\s]+),", (REPO / "references.bib").read_text(), flags=re.M)
+    repeated = [key for key, count in collections.Counter(keys).items() if count > 1]
+    assert not repeated, f"references.bib defines these keys more than once: {repeated}"
