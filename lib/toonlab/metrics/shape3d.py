@@ -101,15 +101,33 @@ def _yaw(angle: float) -> np.ndarray:
     return trimesh.transformations.rotation_matrix(angle, [0, 0, 1])
 
 
-def best_yaw(gt_points: np.ndarray, pred_points: np.ndarray, n_angles: int) -> float:
-    """The yaw (radians) among ``n_angles`` evenly spaced ones that minimises Chamfer (pred rotated)."""
+def _unit_cube_transform(vertices: np.ndarray) -> tuple[np.ndarray, float]:
+    """(centre, longest side) of the axis-aligned bounding box of ``vertices``: x -> (x - centre) / side."""
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    side = float(np.max(hi - lo))
+    if not side > 0:
+        raise MetricInputError("the mesh is a point (zero extent): nothing to normalise")
+    return (lo + hi) / 2, side
+
+
+def best_yaw(gt_points: np.ndarray, pred_points: np.ndarray, n_angles: int,
+             pred_vertices: np.ndarray | None = None) -> float:
+    """The yaw (radians) among ``n_angles`` evenly spaced ones that minimises Chamfer (pred rotated).
+
+    With ``pred_vertices`` the rotated prediction is re-normalised to the unit cube per candidate yaw (its
+    axis-aligned bounding box, hence its scale, depends on the yaw: a long box turned 45° has a longer
+    bounding box and would be shrunk if it were scaled before the yaw was chosen)."""
     if n_angles <= 1:
         return 0.0
     tree = cKDTree(gt_points)
     best, best_angle = math.inf, 0.0
     for k in range(n_angles):
         angle = 2 * math.pi * k / n_angles
-        rotated = pred_points @ _yaw(angle)[:3, :3].T
+        rotation = _yaw(angle)[:3, :3]
+        rotated = pred_points @ rotation.T
+        if pred_vertices is not None:
+            centre, side = _unit_cube_transform(pred_vertices @ rotation.T)
+            rotated = (rotated - centre) / side
         value = 0.5 * (tree.query(rotated)[0].mean() + cKDTree(rotated).query(gt_points)[0].mean())
         if value < best - 1e-12:
             best, best_angle = value, angle
@@ -172,14 +190,26 @@ def compare_meshes(gt: trimesh.Trimesh, pred: trimesh.Trimesh, protocol: Protoco
     """Steps 1–6 of the protocol for one (ground truth, reconstruction) pair."""
     gt, pred = check_mesh(gt, "ground-truth mesh"), check_mesh(pred, "reconstructed mesh")
     if protocol.normalize:
-        gt, pred = normalize_to_unit_cube(gt), normalize_to_unit_cube(pred)
+        # order matters: centre, choose the yaw, then scale — the unit-cube scale of a turned object depends
+        # on the turn, so the prediction is re-normalised for every candidate yaw (best_yaw) and once more
+        # after the chosen one
+        gt = normalize_to_unit_cube(gt)
+        pred = pred.copy()
+        pred.apply_translation(-pred.bounds.mean(axis=0))
     gt_points = sample_surface(gt, protocol.n_points, protocol.seed)
     pred_points = sample_surface(pred, protocol.n_points, protocol.seed + 1)
-    angle = best_yaw(gt_points, pred_points, protocol.align_yaws)
-    if angle:
+    vertices = np.asarray(pred.vertices, dtype=np.float64) if protocol.normalize else None
+    angle = best_yaw(gt_points, pred_points, protocol.align_yaws, vertices)
+    if angle or protocol.normalize:
+        rotation = _yaw(angle)
         pred = pred.copy()
-        pred.apply_transform(_yaw(angle))
-        pred_points = pred_points @ _yaw(angle)[:3, :3].T
+        pred.apply_transform(rotation)
+        pred_points = pred_points @ rotation[:3, :3].T
+        if protocol.normalize:
+            centre, side = _unit_cube_transform(np.asarray(pred.vertices, dtype=np.float64))
+            pred.apply_translation(-centre)
+            pred.apply_scale(1.0 / side)
+            pred_points = (pred_points - centre) / side
     pred_to_gt = nearest_distances(pred_points, gt_points)
     gt_to_pred = nearest_distances(gt_points, pred_points)
     record: dict[str, Any] = {"chamfer_l2": chamfer_l2(pred_to_gt, gt_to_pred), "yaw_deg": math.degrees(angle)}
