@@ -9,25 +9,37 @@ from toonlab.chapters import shape3d as chapter
 
 
 def frame(rows):
-    base = {"variant": "v", "status": "ok", "seconds": 1.0, "peak memory (MiB)": 10.0, "F@0.1": 0.5, "F@0.2": 0.7}
+    base = {"variant": "v", "status": "ok", "seconds": 1.0, "peak memory (MiB)": 10.0, "F@0.1": 0.5, "F@0.2": 0.7,
+            chapter.CHAMFER_SQUARED: 0.01}
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
 def test_best_of_k_picks_by_clip_not_by_chamfer():
     multi = frame([
-        {"toy": "a", "seed": 0, "Chamfer-L2": 0.1, "CLIP front": 0.5, "CLIP around (8)": 0.5},
-        {"toy": "a", "seed": 1, "Chamfer-L2": 0.3, "CLIP front": 0.9, "CLIP around (8)": 0.8},
-        {"toy": "b", "seed": 0, "Chamfer-L2": 0.2, "CLIP front": 0.7, "CLIP around (8)": 0.7},
-        {"toy": "b", "seed": 1, "status": "failed", "Chamfer-L2": None, "CLIP front": None, "CLIP around (8)": None},
+        {"toy": "a", "seed": 0, chapter.CHAMFER: 0.1, "CLIP front": 0.5, "CLIP around (8)": 0.5},
+        {"toy": "a", "seed": 1, chapter.CHAMFER: 0.3, "CLIP front": 0.9, "CLIP around (8)": 0.8},
+        {"toy": "b", "seed": 0, chapter.CHAMFER: 0.2, "CLIP front": 0.7, "CLIP around (8)": 0.7},
+        {"toy": "b", "seed": 1, "status": "failed", chapter.CHAMFER: None, "CLIP front": None, "CLIP around (8)": None},
     ])
     best = chapter.select_best(multi)
     assert dict(zip(best["toy"], best["seed"])) == {"a": 1, "b": 0}
-    single = frame([{"toy": "a", "seed": 0, "Chamfer-L2": 0.15, "CLIP front": 0.6, "CLIP around (8)": 0.6,
+    single = frame([{"toy": "a", "seed": 0, chapter.CHAMFER: 0.15, "CLIP front": 0.6, "CLIP around (8)": 0.6,
                      "seconds": 2.5}])
     table = chapter.selection_table(multi, single, k=2).set_index("strategy")
-    assert table.loc["best of 2 seeds by CLIP-I", "Chamfer-L2"] == pytest.approx(0.25)
+    assert table.loc["best of 2 seeds by CLIP-I", chapter.CHAMFER] == pytest.approx(0.25)
     assert table.loc["best of 2 seeds by CLIP-I", "seconds / object"] == pytest.approx(1.5)  # all seeds' time
     assert table.loc["one seed, 2× steps (equal budget)", "seconds / object"] == pytest.approx(2.5)
+    assert table.loc["seed 0 alone", chapter.CHAMFER] == pytest.approx(0.15)
+
+
+def test_single_seed_row_uses_the_seed_it_is_given():
+    multi = frame([
+        {"toy": "a", "seed": 3, chapter.CHAMFER: 0.1, "CLIP front": 0.5, "CLIP around (8)": 0.5},
+        {"toy": "a", "seed": 4, chapter.CHAMFER: 0.3, "CLIP front": 0.9, "CLIP around (8)": 0.8},
+    ])
+    table = chapter.selection_table(multi, multi.iloc[:1], k=2, seed=3).set_index("strategy")
+    assert table.loc["seed 3 alone", chapter.CHAMFER] == pytest.approx(0.1)
+    assert table.loc["seed 3 alone", "objects"] == 1
 
 
 def test_published_numbers_keep_their_own_rows_and_protocol():

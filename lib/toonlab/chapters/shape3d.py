@@ -3,8 +3,8 @@
 What the chapter does: PopYou showed SyncDreamer / DreamGaussian pictures of a Funko figure turned into 3-D,
 with no code and no numbers. Here one toy image is lifted with diffusers' ``ShapEImg2ImgPipeline`` to a
 mesh (exported with trimesh) and a turntable, after the preprocessing users of Shap-E ask for (background
-removal, centring, padding); and the result is measured with one fixed protocol (unit cube, Chamfer-L2,
-F@0.1/0.2, volume IoU, CLIP similarity of renders, seconds and memory) on an offline test bed of toy-like
+removal, centring, padding); and the result is measured with one fixed protocol (unit cube, Chamfer as the mean
+nearest-neighbour distance, F@0.1/0.2, volume IoU, CLIP similarity of renders, seconds and memory) on an offline test bed of toy-like
 figures whose true mesh is known. Published numbers sit beside ours in their own rows, protocol named.
 
 The steps the notebook calls, in order:
@@ -48,6 +48,9 @@ from toonlab.shape3d.render import INPUT_CAMERA, render, turntable
 from toonlab.shape3d.toys import TOYS
 
 CHAPTER = "09_3d"
+# What "Chamfer" means in our tables (papers use the word for different quantities, see metrics.shape3d)
+CHAMFER = "Chamfer (mean Euclidean NN distance, ½ both ways)"
+CHAMFER_SQUARED = "Chamfer² (mean squared NN distance, ½ both ways)"
 SHAP_E = "shap_e_img2img"
 
 # SPAR3D (Huang et al. 2025), Table 1 on Google Scanned Objects: their protocol, not ours (their alignment,
@@ -120,7 +123,7 @@ def known_answer_table(n_points: int, seed: int = 0) -> pd.DataFrame:
     rows = []
     for name, a, b, closed in pairs:
         measured = compare_meshes(a, b, raw)
-        for metric, key in (("Chamfer-L2", "chamfer_l2"), ("F@0.1", "f@0.1"), ("F@0.2", "f@0.2"),
+        for metric, key in ((CHAMFER, "chamfer"), ("F@0.1", "f@0.1"), ("F@0.2", "f@0.2"),
                             ("volume IoU", "volume_iou")):
             tau = 0.2 if key == "f@0.2" else 0.1
             expected = closed(tau)["f" if key.startswith("f@") else key]
@@ -154,7 +157,7 @@ def baseline_table(cases: Sequence[testbed.Case], clip: Any, protocol: Protocol,
 
 
 def _columns(record: dict[str, Any]) -> dict[str, Any]:
-    out = {"Chamfer-L2": record["chamfer_l2"], "F@0.1": record["f@0.1"], "F@0.2": record["f@0.2"],
+    out = {CHAMFER: record["chamfer"], CHAMFER_SQUARED: record["chamfer_squared"], "F@0.1": record["f@0.1"], "F@0.2": record["f@0.2"],
            "volume IoU": "not watertight" if record["volume_iou"] is None else record["volume_iou"]}
     for key in ("clip_front", "clip_around"):
         if key in record:
@@ -256,7 +259,7 @@ def evaluate_batch(report: BatchReport, cases: Sequence[testbed.Case], clip: Any
     return pd.DataFrame(rows)
 
 
-METRICS = ["Chamfer-L2", "F@0.1", "F@0.2", "CLIP front", "CLIP around (8)", "seconds"]
+METRICS = [CHAMFER, CHAMFER_SQUARED, "F@0.1", "F@0.2", "CLIP front", "CLIP around (8)", "seconds"]
 
 
 def ablation_table(evaluations: dict[str, pd.DataFrame], seed: int = 0) -> pd.DataFrame:
@@ -278,14 +281,14 @@ def select_best(frame: pd.DataFrame) -> pd.DataFrame:
     return ok.loc[ok.groupby("toy")["CLIP-I (9 views)"].idxmax()]
 
 
-def selection_table(multi: pd.DataFrame, single_long: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Best-of-k seeds by CLIP-I vs seed 0 alone vs one seed with k× the steps (about the same time)."""
+def selection_table(multi: pd.DataFrame, single_long: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
+    """Best-of-k seeds by CLIP-I vs seed ``seed`` alone vs one seed with k× the steps (about the same time)."""
     best = select_best(multi)
     spent = multi[multi["status"] == "ok"].groupby("toy")["seconds"].sum()
     rows = []
     for name, frame, seconds in [
             (f"best of {k} seeds by CLIP-I", best, spent.reindex(best["toy"]).values),
-            ("seed 0 alone", multi[(multi["seed"] == 0) & (multi["status"] == "ok")], None),
+            (f"seed {seed} alone", multi[(multi["seed"] == seed) & (multi["status"] == "ok")], None),
             (f"one seed, {k}× steps (equal budget)", single_long[single_long["status"] == "ok"], None)]:
         row = {"strategy": name, "objects": len(frame)}
         row.update({m: float(frame[m].mean()) if len(frame) else None for m in METRICS[:-1]})
@@ -373,7 +376,7 @@ def cost_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def published_table(ours: dict[str, Any] | None, label: str, protocol: Protocol) -> pd.DataFrame:
     """SPAR3D's published rows and ours, each with the protocol that produced it (never mixed in a row)."""
-    rows = [{**row, "F@0.2": None, "who measured": "SPAR3D (published)", "protocol": PUBLISHED_PROTOCOL}
+    rows = [{**row, "F@0.2": "not transcribed", "who measured": "SPAR3D (published)", "protocol": PUBLISHED_PROTOCOL}
             for row in PUBLISHED]
     if ours:
         rows.append({"method": f"Shap-E ({label})", **ours, "who measured": label,
@@ -387,7 +390,7 @@ def job_summary(report: BatchReport) -> dict[str, Any]:
 
 
 __all__ = [
-    "CHAPTER", "PUBLISHED", "Protocol", "SHAP_E", "ablation_table", "baseline_table", "build_testbed", "cost_table",
+    "CHAMFER", "CHAMFER_SQUARED", "CHAPTER", "PUBLISHED", "Protocol", "SHAP_E", "ablation_table", "baseline_table", "build_testbed", "cost_table",
     "device", "evaluate_batch", "job_summary", "known_answer_table", "lift_folder", "lift_settings", "load_clip",
     "load_pairs", "load_pipeline", "preprocessing_table", "real_size_cost", "published_table", "read_manifest", "replace", "select_best",
     "selection_table", "testbed_figure", "turntable_figure", "write_inputs",

@@ -12,7 +12,7 @@ One concept per module; models are passed in (dependency injection), so tests us
 - :mod:`~toonlab.metrics.clustering` — Hungarian accuracy, NMI, ARI, purity
 - :mod:`~toonlab.metrics.cost` — images/s, latency, peak memory, parameter counts
 - :mod:`~toonlab.metrics.toon_features` — the book's small offline classifier: FD-toon, attribute accuracy
-- :mod:`~toonlab.metrics.shape3d` — the fixed 3-D protocol: unit cube, Chamfer-L2, F@0.1/0.2, volume IoU, CLIP of renders
+- :mod:`~toonlab.metrics.shape3d` — the fixed 3-D protocol: unit cube, Chamfer (mean NN distance), F@0.1/0.2, volume IoU, CLIP of renders
 - :mod:`~toonlab.metrics.checks` — the input checks behind every metric (:class:`MetricInputError`)
 
 Importing this package imports nothing heavy; import the submodule you need.
