@@ -59,3 +59,28 @@ def test_published_numbers_keep_their_own_rows_and_protocol():
 def test_unknown_toys_are_named():
     with pytest.raises(ValueError, match="unknown toys \\['dragon'\\]"):
         chapter.build_testbed(["funko", "dragon"], 64, 0)
+
+
+def test_real_size_cost_times_warm_calls_and_scales_only_the_prior(monkeypatch):
+    from toonlab.metrics import shape3d as metrics
+    from toonlab.zoo.shap_e import TinyShapEConfig
+
+    timed = []
+    real_measure = metrics.measure_call
+
+    def counting(fn, device="cpu"):
+        result, cost = real_measure(fn, device)
+        timed.append(cost.seconds)
+        return result, cost
+
+    monkeypatch.setattr(chapter, "measure_call", counting)
+    with pytest.raises(ValueError, match="at least 2"):
+        chapter.real_size_cost("cpu", steps=4, measured_steps=1, grid_size=8, config=TinyShapEConfig())
+    table = chapter.real_size_cost("cpu", steps=4, measured_steps=2, grid_size=8, config=TinyShapEConfig())
+    encoder, prior, decode = table.to_dict("records")
+    assert len(timed) == 3
+    # the image encoding is once per lift: not scaled; the prior: 2 calls timed, 2 * 4 - 1 = 7 calls a lift
+    assert encoder["seconds for a lift (estimate)"] == encoder["seconds measured"]
+    assert prior["seconds for a lift (estimate)"] == pytest.approx(prior["seconds measured"] / 2 * 7)
+    assert decode["seconds for a lift (estimate)"] == decode["seconds measured"]
+    assert "→" in table["load average (1 min, before → after)"].iloc[0]

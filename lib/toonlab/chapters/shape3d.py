@@ -333,33 +333,66 @@ def turntable_figure(report: BatchReport, case: testbed.Case, n: int = 6, render
     return fig
 
 
-def real_size_cost(device: str, *, steps: int, measured_steps: int, grid_size: int, seed: int = 0) -> pd.DataFrame:
-    """What one lift costs at Shap-E's real size with random weights: the prior (``measured_steps`` Heun
-    steps timed, scaled by the number of prior calls to ``steps``; the one image encoding is scaled with them,
-    which errs high) and the mesh decoding at ``grid_size``³, with peak memory."""
+def real_size_cost(device: str, *, steps: int, measured_steps: int, grid_size: int, seed: int = 0,
+                   config: Any = None) -> pd.DataFrame:
+    """An *estimate* of what one lift costs at Shap-E's real size with random weights, timed part by part:
+
+    * the image encoding (CLIP ViT-L/14, once per lift — not scaled), timed after a warm-up call;
+    * one prior call (the classifier-free-guidance batch of 2), timed over ``measured_steps`` (≥ 2) calls after
+      a warm-up call, and scaled to the 2n − 1 prior calls of n Heun steps;
+    * the mesh decoding at ``grid_size``³, timed once after a warm-up decoding on a small grid.
+
+    Timing a single cold call and multiplying it by 127 (an earlier version) counted one-off start-up costs
+    127 times. The 1-minute load average is recorded with the table: on a shared machine it scales the wall
+    clock. ``config``: the Shap-E size (default: the real one; tests pass a tiny one)."""
+    import os
+
     from toonlab.zoo.shap_e import REAL_SIZE, tiny_shap_e_img2img
 
-    pipe = tiny_shap_e_img2img(REAL_SIZE, seed=seed, device=device)
-    image = testbed.build(("funko",), REAL_SIZE.image_size, seed)[0].clean
-    generator = torch.Generator("cpu").manual_seed(seed)
-    latents, prior = measure_call(lambda: pipe(image, num_inference_steps=measured_steps, guidance_scale=3.0,
-                                               generator=generator, output_type="latent").images, device)
-    mesh, decode = measure_call(lambda: pipe.shap_e_renderer.decode_to_mesh(latents[0][None], device,
-                                                                             grid_size=grid_size), device)
+    config = config or REAL_SIZE
+
+    if measured_steps < 2:
+        raise ValueError(f"cost_measured_steps must be at least 2 (got {measured_steps}): one call is not a rate")
+    pipe = tiny_shap_e_img2img(config, seed=seed, device=device)
+    image = testbed.build(("funko",), config.image_size, seed)[0].clean
     # Heun evaluates the prior twice per step but once on the last: 2n - 1 calls for n steps
-    calls = {n: len(pipe.scheduler.set_timesteps(n) or pipe.scheduler.timesteps) for n in (measured_steps, steps)}
+    pipe.scheduler.set_timesteps(steps)
+    calls = len(pipe.scheduler.timesteps)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    n_embeddings, width = pipe.prior.config.num_embeddings, pipe.prior.config.embedding_dim
+    load_before = os.getloadavg()[0]
+    with torch.no_grad():
+        pipe._encode_image(image, device, 1, True)  # warm-up
+        embeds, encode = measure_call(lambda: pipe._encode_image(image, device, 1, True), device)
+        noisy = torch.randn((2, n_embeddings, width), generator=generator).to(device, embeds.dtype)
+        timestep = pipe.scheduler.timesteps[0]
+
+        def prior_call():
+            return pipe.prior(noisy, timestep=timestep, proj_embedding=embeds).predicted_image_embedding
+
+        prior_call()  # warm-up
+        _, prior = measure_call(lambda: [prior_call() for _ in range(measured_steps)], device)
+        latent = torch.randn((1, n_embeddings, width), generator=generator).to(device, embeds.dtype)
+        pipe.shap_e_renderer.decode_to_mesh(latent, device, grid_size=16)  # warm-up
+        mesh, decode = measure_call(lambda: pipe.shap_e_renderer.decode_to_mesh(latent, device, grid_size=grid_size),
+                                    device)
+    load = f"{load_before:.2f} → {os.getloadavg()[0]:.2f}"
     parameters = {name: sum(p.numel() for p in getattr(pipe, name).parameters())
                   for name in ("prior", "image_encoder", "shap_e_renderer")}
-    rows = [{"part": f"prior + image encoder, {measured_steps} of {steps} steps timed ({calls[measured_steps]} of "
-                     f"{calls[steps]} prior calls)", "seconds measured": prior.seconds,
-             "seconds for a lift": prior.seconds * calls[steps] / calls[measured_steps], "peak memory (MiB)": prior.peak_memory_mib,
-             "parameters (M)": (parameters["prior"] + parameters["image_encoder"]) / 1e6},
-            {"part": f"mesh decoding, {grid_size}³ SDF grid ({len(mesh.faces):,} faces)",
-             "seconds measured": decode.seconds, "seconds for a lift": decode.seconds,
+    per_call = prior.seconds / measured_steps
+    rows = [{"part": "image encoder, once per lift (after a warm-up)", "seconds measured": encode.seconds,
+             "seconds for a lift (estimate)": encode.seconds, "peak memory (MiB)": encode.peak_memory_mib,
+             "parameters (M)": parameters["image_encoder"] / 1e6},
+            {"part": f"prior, {measured_steps} calls timed after a warm-up, × {calls} calls for {steps} Heun steps",
+             "seconds measured": prior.seconds, "seconds for a lift (estimate)": per_call * calls,
+             "peak memory (MiB)": prior.peak_memory_mib, "parameters (M)": parameters["prior"] / 1e6},
+            {"part": f"mesh decoding, {grid_size}³ SDF grid ({len(mesh.faces):,} faces), after a warm-up",
+             "seconds measured": decode.seconds, "seconds for a lift (estimate)": decode.seconds,
              "peak memory (MiB)": decode.peak_memory_mib, "parameters (M)": parameters["shap_e_renderer"] / 1e6}]
     table = pd.DataFrame(rows)
     table["memory kind"] = prior.memory_kind
     table["device"] = device
+    table["load average (1 min, before → after)"] = load
     del pipe
     return table
 
