@@ -220,6 +220,40 @@ def test_batch_job_refuses_unknown_formats():
         batch.BatchJob("tiny", FAST, formats=("ply", "fbx"))
 
 
+def never_called(image, seed):
+    raise AssertionError("the batch must refuse before lifting anything")
+
+
+def test_batch_refuses_a_folder_of_another_job(tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Image.new("RGB", (32, 32)).save(folder / "a.png")
+    out = tmp_path / "out"
+    first = batch.BatchJob("tiny", FAST, seeds=(0,), formats=("ply",), size=96)
+    batch.run_batch([], out, first, never_called, progress=False)  # claims the folder, lifts nothing
+    batch.run_batch(batch.list_images(folder)[:0], out, first, never_called, progress=False)  # same job: fine
+    other = batch.BatchJob("tiny", FAST, seeds=(0, 1), formats=("ply",), size=96)
+    with pytest.raises(batch.BatchError, match="another lifting job.*seeds"):
+        batch.run_batch(batch.list_images(folder), out, other, never_called, progress=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / batch.MANIFEST).write_text("")
+    with pytest.raises(batch.BatchError, match="no job.json"):
+        batch.run_batch(batch.list_images(folder), foreign, first, never_called, progress=False)
+
+
+def test_batch_refuses_images_whose_names_differ_only_in_suffix(tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Image.new("RGB", (32, 32)).save(folder / "a.png")
+    Image.new("RGB", (32, 32)).save(folder / "a.jpg")
+    Image.new("RGB", (32, 32)).save(folder / "b.png")
+    job = batch.BatchJob("tiny", FAST, seeds=(0,), formats=("ply",), size=96)
+    with pytest.raises(batch.BatchError, match=r"same name.*'a'"):
+        batch.run_batch(batch.list_images(folder), tmp_path / "out", job, never_called, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_batch_resumes_after_an_interruption_without_duplicates_or_losses(pipe, cases, tmp_path):
     folder = folder_of_inputs(tmp_path, cases, bad=False)
     job = batch.BatchJob("tiny", LiftSettings(steps=2, grid_size=24, turntable=False), seeds=(0, 1),
