@@ -97,7 +97,7 @@ def test_lift_is_deterministic_per_seed_and_yields_a_mesh_and_frames(pipe, cases
     assert len(a.mesh.faces) > 0 and a.mesh.is_watertight
     np.testing.assert_array_equal(a.mesh.vertices, b.mesh.vertices)
     assert [np.asarray(f).tobytes() for f in a.frames] == [np.asarray(f).tobytes() for f in b.frames]
-    assert len(a.frames) == 20 and a.frames[0].size == (32, 32)
+    assert len(a.frames) == 19 and a.frames[0].size == (32, 32)
     assert a.mesh.vertices.shape != c.mesh.vertices.shape or not np.array_equal(a.mesh.vertices, c.mesh.vertices)
     assert a.mesh.visual.vertex_colors.shape == (len(a.mesh.vertices), 4)
 
@@ -218,6 +218,15 @@ def test_batch_records_bad_inputs_and_goes_on(pipe, cases, tmp_path):
 def test_batch_job_refuses_unknown_formats():
     with pytest.raises(MeshError, match="unknown mesh format"):
         batch.BatchJob("tiny", FAST, formats=("ply", "fbx"))
+
+
+def test_prepare_without_background_removal_pads_instead_of_stretching():
+    wide = Image.new("RGB", (40, 20), (200, 30, 30))
+    prepared = preprocess.prepare(wide, "none", size=32)
+    pixels = np.asarray(prepared.image)
+    assert prepared.image.size == (32, 32)
+    assert (pixels[:6] == 255).all() and (pixels[-6:] == 255).all()  # white bands above and below
+    assert tuple(pixels[16, 16]) == (200, 30, 30)
 
 
 def never_called(image, seed):
