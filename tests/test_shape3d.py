@@ -71,6 +71,18 @@ def test_marching_cubes_table_meshes_a_torus_with_its_hole(pipe):
     assert mesh.volume == pytest.approx(2 * math.pi ** 2 * 0.5 * 0.2 ** 2 * shrink ** 3, rel=0.05)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_marching_cubes_table_keeps_a_random_noise_field_closed(pipe, seed):
+    # every corner pattern, ambiguous ones included, occurs in uniform noise: an inconsistent choice between
+    # two neighbouring cubes would leave a hole or flip a face
+    field = torch.rand((12, 12, 12), generator=torch.Generator().manual_seed(seed)) - 0.5
+    mesh = decode_field(pipe, field)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    box = (2 * 11 / 13) ** 3  # the 12-grid's cell centres span (n - 1) / (n + 1) of [-1, 1] per axis
+    inside = float((field > 0).float().mean())
+    assert mesh.volume == pytest.approx(inside * box, rel=0.2)  # positive (outward) and about the inside share
+
+
 def test_marching_cubes_table_layout():
     cases, masks = marching_cubes_table()
     assert cases.shape == (256, 5, 3) and masks.shape == (256, 5)

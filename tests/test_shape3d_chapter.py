@@ -84,3 +84,16 @@ def test_real_size_cost_times_warm_calls_and_scales_only_the_prior(monkeypatch):
     assert prior["seconds for a lift (estimate)"] == pytest.approx(prior["seconds measured"] / 2 * 7)
     assert decode["seconds for a lift (estimate)"] == decode["seconds measured"]
     assert "→" in table["load average (1 min, before → after)"].iloc[0]
+
+
+def test_missing_mesh_or_turntable_files_are_named(tmp_path):
+    from toonlab.shape3d.batch import BatchReport
+    from toonlab.shape3d.toys import toy
+
+    case = chapter.testbed.Case("funko", toy("funko"), None, None, None)
+    record = {"key": "funko/seed0", "object": "funko", "seed": 0, "status": "ok", "files": ["funko/seed0.glb"]}
+    report = BatchReport(tmp_path, records=[record])
+    with pytest.raises(FileNotFoundError, match=r"funko/seed0 .* no \.ply file.*formats including 'ply'"):
+        chapter.evaluate_batch(report, [case], clip=None, protocol=chapter.Protocol(), render_size=32, variant="v")
+    with pytest.raises(FileNotFoundError, match=r"no \.gif file.*turntable on"):
+        chapter.turntable_figure(report, case)

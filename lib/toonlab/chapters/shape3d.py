@@ -232,6 +232,16 @@ def lift_folder(pipe: Any, folder: str | Path, profile: str, settings: LiftSetti
     return run_batch(list_images(folder), out, job, lift_fn, progress=progress)
 
 
+def _output(report: BatchReport, record: dict[str, Any], suffix: str, why: str) -> Path:
+    """The ``suffix`` file a batch record lists, or a clear error saying how to get one."""
+    path = next((report.folder / f for f in record.get("files", []) if f.endswith(suffix)), None)
+    if path is None or not path.is_file():
+        raise FileNotFoundError(f"{record['key']} in {report.folder} has no {suffix} file ({why}): lift it with "
+                                f"formats including {suffix.lstrip('.')!r}" + (" and turntable on" if suffix == ".gif" else "")
+                                + ", into a new folder")
+    return path
+
+
 def evaluate_batch(report: BatchReport, cases: Sequence[testbed.Case], clip: Any, protocol: Protocol,
                    render_size: int, variant: str) -> pd.DataFrame:
     """The protocol for every lifted (object, seed) of a batch against the true meshes; failures kept."""
@@ -246,7 +256,7 @@ def evaluate_batch(report: BatchReport, cases: Sequence[testbed.Case], clip: Any
         row = {"variant": variant, "toy": record["object"], "seed": record["seed"], "status": record["status"],
                "seconds": record.get("seconds"), "peak memory (MiB)": record.get("peak_memory_mib")}
         if record["status"] == "ok":
-            mesh = load_mesh(report.folder / next(f for f in record["files"] if f.endswith(".ply")))
+            mesh = load_mesh(_output(report, record, ".ply", "the protocol scores the .ply"))
             measured = compare_meshes(case.mesh, mesh, protocol)
             # CLIP against what was lifted (the preprocessed input), not the clean render: selection by
             # CLIP-I must use only what a user has
@@ -308,13 +318,12 @@ def turntable_figure(report: BatchReport, case: testbed.Case, n: int = 6, render
 
     record = next(r for r in sorted(report.records, key=lambda r: r["key"])
                   if r["object"] == case.name and r["status"] == "ok")
-    gif = next(f for f in record["files"] if f.endswith(".gif"))
-    with Image.open(report.folder / gif) as handle:
+    with Image.open(_output(report, record, ".gif", "the figure shows Shap-E's turntable")) as handle:
         frames = []
         for index in range(handle.n_frames):
             handle.seek(index)
             frames.append(handle.convert("RGB"))
-    mesh = load_mesh(report.folder / next(f for f in record["files"] if f.endswith(".ply")))
+    mesh = load_mesh(_output(report, record, ".ply", "the figure renders the exported mesh"))
     ours = turntable(mesh, n, render_size)
     step = max(1, len(frames) // n)
     fig, axes = plt.subplots(2, n + 1, figsize=(1.6 * (n + 1), 3.4), squeeze=False)
