@@ -97,3 +97,23 @@ def test_missing_mesh_or_turntable_files_are_named(tmp_path):
         chapter.evaluate_batch(report, [case], clip=None, protocol=chapter.Protocol(), render_size=32, variant="v")
     with pytest.raises(FileNotFoundError, match=r"no \.gif file.*turntable on"):
         chapter.turntable_figure(report, case)
+
+
+def test_unpaired_images_get_clip_scores_and_keep_failures(tmp_path, monkeypatch):
+    import trimesh
+    from PIL import Image
+
+    from toonlab.shape3d.batch import BatchReport
+
+    (tmp_path / "toy").mkdir()
+    trimesh.creation.box().export(tmp_path / "toy/seed0.ply")
+    Image.new("RGB", (16, 16)).save(tmp_path / "toy/seed0_input.png")
+    records = [{"key": "toy/seed0", "object": "toy", "seed": 0, "status": "ok", "seconds": 2.0,
+                "files": ["toy/seed0.ply", "toy/seed0_input.png"]},
+               {"key": "bad/seed0", "object": "bad", "seed": 0, "status": "failed", "error": "PreprocessError: empty"}]
+    monkeypatch.setattr(chapter, "clip_view_similarity",
+                        lambda clip, image, mesh, size: {"clip_front": 0.7, "clip_around": 0.5})
+    table = chapter.evaluate_unpaired(BatchReport(tmp_path, records=records), None, 32, "dreambench").set_index("object")
+    assert table.loc["toy", "CLIP front"] == 0.7 and table.loc["toy", "faces"] == 12
+    assert table.loc["bad", "status"] == "failed" and "empty" in table.loc["bad", "error"]
+    assert chapter.CHAMFER not in table  # no truth, no geometry

@@ -269,6 +269,27 @@ def evaluate_batch(report: BatchReport, cases: Sequence[testbed.Case], clip: Any
     return pd.DataFrame(rows)
 
 
+def evaluate_unpaired(report: BatchReport, clip: Any, render_size: int, variant: str) -> pd.DataFrame:
+    """For images without a true mesh (generated Funko figures, DreamBench toys): only what needs no truth —
+    CLIP similarity of the exported mesh's renders with the lifted input, seconds, memory; failures kept."""
+    from PIL import Image
+
+    rows = []
+    for record in sorted(report.records, key=lambda r: r["key"]):
+        row = {"variant": variant, "object": record["object"], "seed": record["seed"], "status": record["status"],
+               "seconds": record.get("seconds"), "peak memory (MiB)": record.get("peak_memory_mib")}
+        if record["status"] == "ok":
+            mesh = load_mesh(_output(report, record, ".ply", "the renders are of the .ply"))
+            with Image.open(report.folder / f"{record['object']}/seed{record['seed']}_input.png") as handle:
+                scores = clip_view_similarity(clip, handle.convert("RGB"), mesh, render_size)
+            row.update({"CLIP front": scores["clip_front"], "CLIP around (8)": scores["clip_around"],
+                        "faces": len(mesh.faces)})
+        else:
+            row["error"] = record["error"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 METRICS = [CHAMFER, CHAMFER_SQUARED, "F@0.1", "F@0.2", "CLIP front", "CLIP around (8)", "seconds"]
 
 
@@ -433,7 +454,7 @@ def job_summary(report: BatchReport) -> dict[str, Any]:
 
 __all__ = [
     "CHAMFER", "CHAMFER_SQUARED", "CHAPTER", "PUBLISHED", "Protocol", "SHAP_E", "ablation_table", "baseline_table", "build_testbed", "cost_table",
-    "device", "evaluate_batch", "job_summary", "known_answer_table", "lift_folder", "lift_settings", "load_clip",
+    "device", "evaluate_batch", "evaluate_unpaired", "job_summary", "known_answer_table", "lift_folder", "lift_settings", "load_clip",
     "load_pairs", "load_pipeline", "preprocessing_table", "real_size_cost", "published_table", "read_manifest", "replace", "select_best",
     "selection_table", "testbed_figure", "turntable_figure", "write_inputs",
 ]
