@@ -71,6 +71,18 @@ def test_marching_cubes_table_meshes_a_torus_with_its_hole(pipe):
     assert mesh.volume == pytest.approx(2 * math.pi ** 2 * 0.5 * 0.2 ** 2 * shrink ** 3, rel=0.05)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_marching_cubes_table_keeps_a_random_noise_field_closed(pipe, seed):
+    # every corner pattern, ambiguous ones included, occurs in uniform noise: an inconsistent choice between
+    # two neighbouring cubes would leave a hole or flip a face
+    field = torch.rand((12, 12, 12), generator=torch.Generator().manual_seed(seed)) - 0.5
+    mesh = decode_field(pipe, field)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    box = (2 * 11 / 13) ** 3  # the 12-grid's cell centres span (n - 1) / (n + 1) of [-1, 1] per axis
+    inside = float((field > 0).float().mean())
+    assert mesh.volume == pytest.approx(inside * box, rel=0.2)  # positive (outward) and about the inside share
+
+
 def test_marching_cubes_table_layout():
     cases, masks = marching_cubes_table()
     assert cases.shape == (256, 5, 3) and masks.shape == (256, 5)
@@ -97,7 +109,7 @@ def test_lift_is_deterministic_per_seed_and_yields_a_mesh_and_frames(pipe, cases
     assert len(a.mesh.faces) > 0 and a.mesh.is_watertight
     np.testing.assert_array_equal(a.mesh.vertices, b.mesh.vertices)
     assert [np.asarray(f).tobytes() for f in a.frames] == [np.asarray(f).tobytes() for f in b.frames]
-    assert len(a.frames) == 20 and a.frames[0].size == (32, 32)
+    assert len(a.frames) == 19 and a.frames[0].size == (32, 32)
     assert a.mesh.vertices.shape != c.mesh.vertices.shape or not np.array_equal(a.mesh.vertices, c.mesh.vertices)
     assert a.mesh.visual.vertex_colors.shape == (len(a.mesh.vertices), 4)
 
@@ -218,6 +230,49 @@ def test_batch_records_bad_inputs_and_goes_on(pipe, cases, tmp_path):
 def test_batch_job_refuses_unknown_formats():
     with pytest.raises(MeshError, match="unknown mesh format"):
         batch.BatchJob("tiny", FAST, formats=("ply", "fbx"))
+
+
+def test_prepare_without_background_removal_pads_instead_of_stretching():
+    wide = Image.new("RGB", (40, 20), (200, 30, 30))
+    prepared = preprocess.prepare(wide, "none", size=32)
+    pixels = np.asarray(prepared.image)
+    assert prepared.image.size == (32, 32)
+    assert (pixels[:6] == 255).all() and (pixels[-6:] == 255).all()  # white bands above and below
+    assert tuple(pixels[16, 16]) == (200, 30, 30)
+
+
+def never_called(image, seed):
+    raise AssertionError("the batch must refuse before lifting anything")
+
+
+def test_batch_refuses_a_folder_of_another_job(tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Image.new("RGB", (32, 32)).save(folder / "a.png")
+    out = tmp_path / "out"
+    first = batch.BatchJob("tiny", FAST, seeds=(0,), formats=("ply",), size=96)
+    batch.run_batch([], out, first, never_called, progress=False)  # claims the folder, lifts nothing
+    batch.run_batch(batch.list_images(folder)[:0], out, first, never_called, progress=False)  # same job: fine
+    other = batch.BatchJob("tiny", FAST, seeds=(0, 1), formats=("ply",), size=96)
+    with pytest.raises(batch.BatchError, match="another lifting job.*seeds"):
+        batch.run_batch(batch.list_images(folder), out, other, never_called, progress=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / batch.MANIFEST).write_text("")
+    with pytest.raises(batch.BatchError, match="no job.json"):
+        batch.run_batch(batch.list_images(folder), foreign, first, never_called, progress=False)
+
+
+def test_batch_refuses_images_whose_names_differ_only_in_suffix(tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Image.new("RGB", (32, 32)).save(folder / "a.png")
+    Image.new("RGB", (32, 32)).save(folder / "a.jpg")
+    Image.new("RGB", (32, 32)).save(folder / "b.png")
+    job = batch.BatchJob("tiny", FAST, seeds=(0,), formats=("ply",), size=96)
+    with pytest.raises(batch.BatchError, match=r"same name.*'a'"):
+        batch.run_batch(batch.list_images(folder), tmp_path / "out", job, never_called, progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_batch_resumes_after_an_interruption_without_duplicates_or_losses(pipe, cases, tmp_path):

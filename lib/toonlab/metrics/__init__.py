@@ -15,7 +15,7 @@ One concept per module; models are passed in (dependency injection), so tests us
 - :mod:`~toonlab.metrics.edges` — edge precision/recall/F1 with a pixel tolerance (structure kept)
 - :mod:`~toonlab.metrics.face_identity` — dlib face descriptor distance and detection rate (optional dlib)
 - :mod:`~toonlab.metrics.memoji_eval` — chapter 07's table: identity, edge F1, style CLIP-I, CLIP-T
-- :mod:`~toonlab.metrics.shape3d` — the fixed 3-D protocol: unit cube, Chamfer-L2, F@0.1/0.2, volume IoU, CLIP of renders
+- :mod:`~toonlab.metrics.shape3d` — the fixed 3-D protocol: unit cube, Chamfer (mean NN distance), F@0.1/0.2, volume IoU, CLIP of renders
 - :mod:`~toonlab.metrics.checks` — the input checks behind every metric (:class:`MetricInputError`)
 
 Importing this package imports nothing heavy; import the submodule you need.

@@ -9,10 +9,13 @@ numbers do not compare. This module fixes one protocol and names every choice:
    evenly spaced angles that minimises Chamfer; no other fitting (Shap-E and the ground truth share "z up",
    but not necessarily the facing direction). ``align_yaws=1`` switches alignment off.
 3. **Sampling** — ``n_points`` area-uniform surface samples per mesh, from a fixed seed.
-4. **Chamfer-L2** — ½ (mean over predicted points of the Euclidean distance to the nearest ground-truth
-   point + the same from ground truth to prediction), in unit-cube units (distances, not squared).
+4. **Chamfer** — ½ (mean over predicted points of the Euclidean distance to the nearest ground-truth
+   point + the same from ground truth to prediction), in unit-cube units: distances, *not squared*. This
+   is what Occupancy Networks calls "Chamfer-L1"; the "CD-ℓ2" of PCN / PoinTr squares the distances, and is
+   reported beside it as ``chamfer_squared`` (½ of the two means of squared distances). Neither is scaled.
 5. **F-score@τ** — precision = share of predicted points within τ of the ground truth, recall = share of
-   ground-truth points within τ of the prediction, F = 2PR / (P + R); τ = 0.1 and 0.2 of the unit cube.
+   ground-truth points within τ of the prediction, F = 2PR / (P + R); τ = 0.1 and 0.2 against a longest side of 1 (papers that normalise to [-1, 1]³ have a longest side of 2:
+   our F@0.1 is their F@0.2).
 6. **Volume IoU** — only where every connected component of both meshes is watertight (else ``None``,
    reported as "not watertight"): the centres of an ``iou_resolution``³ grid over the union of the two
    bounding boxes; a point is inside a mesh when it is inside any of its closed components (the parts of
@@ -64,10 +67,11 @@ class Protocol:
 
     def describe(self) -> str:
         taus = "/".join(f"{t:g}" for t in self.thresholds)
-        align = f"yaw aligned over {self.align_yaws} angles" if self.align_yaws > 1 else "no alignment"
+        align = (f"yaw aligned over {self.align_yaws} angles ({360 / self.align_yaws:g}° steps, no finer search)"
+                 if self.align_yaws > 1 else "no alignment")
         norm = "unit cube per mesh" if self.normalize else "raw coordinates"
-        return (f"ours: {norm}, {align}, {self.n_points:,} surface points, Chamfer-L2 (mean NN distance), "
-                f"F@{taus}, IoU on a {self.iou_resolution}³ grid")
+        return (f"ours: {norm}, {align}, {self.n_points:,} surface points, Chamfer (mean Euclidean NN distance, ½ both ways), "
+                f"F@{taus} (τ against a longest side of 1), IoU on a {self.iou_resolution}³ grid")
 
 
 def sample_surface(mesh: trimesh.Trimesh, n: int, seed: int = 0) -> np.ndarray:
@@ -84,9 +88,15 @@ def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cKDTree(b).query(a, k=1)[0]
 
 
-def chamfer_l2(pred_to_gt: np.ndarray, gt_to_pred: np.ndarray) -> float:
-    """½ (mean pred→gt + mean gt→pred) of nearest-neighbour Euclidean distances."""
+def chamfer_distance(pred_to_gt: np.ndarray, gt_to_pred: np.ndarray) -> float:
+    """½ (mean pred→gt + mean gt→pred) of nearest-neighbour Euclidean distances (unsquared; Occupancy
+    Networks' "Chamfer-L1")."""
     return 0.5 * (float(pred_to_gt.mean()) + float(gt_to_pred.mean()))
+
+
+def chamfer_squared(pred_to_gt: np.ndarray, gt_to_pred: np.ndarray) -> float:
+    """½ (mean pred→gt + mean gt→pred) of *squared* nearest-neighbour distances (PCN / PoinTr "CD-ℓ2")."""
+    return 0.5 * (float(np.square(pred_to_gt).mean()) + float(np.square(gt_to_pred).mean()))
 
 
 def fscore(pred_to_gt: np.ndarray, gt_to_pred: np.ndarray, tau: float) -> tuple[float, float, float]:
@@ -101,15 +111,33 @@ def _yaw(angle: float) -> np.ndarray:
     return trimesh.transformations.rotation_matrix(angle, [0, 0, 1])
 
 
-def best_yaw(gt_points: np.ndarray, pred_points: np.ndarray, n_angles: int) -> float:
-    """The yaw (radians) among ``n_angles`` evenly spaced ones that minimises Chamfer (pred rotated)."""
+def _unit_cube_transform(vertices: np.ndarray) -> tuple[np.ndarray, float]:
+    """(centre, longest side) of the axis-aligned bounding box of ``vertices``: x -> (x - centre) / side."""
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    side = float(np.max(hi - lo))
+    if not side > 0:
+        raise MetricInputError("the mesh is a point (zero extent): nothing to normalise")
+    return (lo + hi) / 2, side
+
+
+def best_yaw(gt_points: np.ndarray, pred_points: np.ndarray, n_angles: int,
+             pred_vertices: np.ndarray | None = None) -> float:
+    """The yaw (radians) among ``n_angles`` evenly spaced ones that minimises Chamfer (pred rotated).
+
+    With ``pred_vertices`` the rotated prediction is re-normalised to the unit cube per candidate yaw (its
+    axis-aligned bounding box, hence its scale, depends on the yaw: a long box turned 45° has a longer
+    bounding box and would be shrunk if it were scaled before the yaw was chosen)."""
     if n_angles <= 1:
         return 0.0
     tree = cKDTree(gt_points)
     best, best_angle = math.inf, 0.0
     for k in range(n_angles):
         angle = 2 * math.pi * k / n_angles
-        rotated = pred_points @ _yaw(angle)[:3, :3].T
+        rotation = _yaw(angle)[:3, :3]
+        rotated = pred_points @ rotation.T
+        if pred_vertices is not None:
+            centre, side = _unit_cube_transform(pred_vertices @ rotation.T)
+            rotated = (rotated - centre) / side
         value = 0.5 * (tree.query(rotated)[0].mean() + cKDTree(rotated).query(gt_points)[0].mean())
         if value < best - 1e-12:
             best, best_angle = value, angle
@@ -172,17 +200,30 @@ def compare_meshes(gt: trimesh.Trimesh, pred: trimesh.Trimesh, protocol: Protoco
     """Steps 1–6 of the protocol for one (ground truth, reconstruction) pair."""
     gt, pred = check_mesh(gt, "ground-truth mesh"), check_mesh(pred, "reconstructed mesh")
     if protocol.normalize:
-        gt, pred = normalize_to_unit_cube(gt), normalize_to_unit_cube(pred)
+        # order matters: centre, choose the yaw, then scale — the unit-cube scale of a turned object depends
+        # on the turn, so the prediction is re-normalised for every candidate yaw (best_yaw) and once more
+        # after the chosen one
+        gt = normalize_to_unit_cube(gt)
+        pred = pred.copy()
+        pred.apply_translation(-pred.bounds.mean(axis=0))
     gt_points = sample_surface(gt, protocol.n_points, protocol.seed)
     pred_points = sample_surface(pred, protocol.n_points, protocol.seed + 1)
-    angle = best_yaw(gt_points, pred_points, protocol.align_yaws)
-    if angle:
+    vertices = np.asarray(pred.vertices, dtype=np.float64) if protocol.normalize else None
+    angle = best_yaw(gt_points, pred_points, protocol.align_yaws, vertices)
+    if angle or protocol.normalize:
+        rotation = _yaw(angle)
         pred = pred.copy()
-        pred.apply_transform(_yaw(angle))
-        pred_points = pred_points @ _yaw(angle)[:3, :3].T
+        pred.apply_transform(rotation)
+        pred_points = pred_points @ rotation[:3, :3].T
+        if protocol.normalize:
+            centre, side = _unit_cube_transform(np.asarray(pred.vertices, dtype=np.float64))
+            pred.apply_translation(-centre)
+            pred.apply_scale(1.0 / side)
+            pred_points = (pred_points - centre) / side
     pred_to_gt = nearest_distances(pred_points, gt_points)
     gt_to_pred = nearest_distances(gt_points, pred_points)
-    record: dict[str, Any] = {"chamfer_l2": chamfer_l2(pred_to_gt, gt_to_pred), "yaw_deg": math.degrees(angle)}
+    record: dict[str, Any] = {"chamfer": chamfer_distance(pred_to_gt, gt_to_pred),
+                              "chamfer_squared": chamfer_squared(pred_to_gt, gt_to_pred), "yaw_deg": math.degrees(angle)}
     for tau in protocol.thresholds:
         f, p, r = fscore(pred_to_gt, gt_to_pred, tau)
         record.update({f"f@{tau:g}": f, f"precision@{tau:g}": p, f"recall@{tau:g}": r})
@@ -199,13 +240,13 @@ def sphere_known_answer(radius: float, scale: float, tau: float) -> dict[str, fl
 
     The nearest point of the second sphere to any point of the first lies on the same ray from the centre,
     at distance |s − 1| r; the same holds the other way round. So both directional means equal |s − 1| r and
-    Chamfer-L2 = |s − 1| r. Every point is at that same distance, so precision = recall = 1 when
+    Chamfer = |s − 1| r. Every point is at that same distance, so precision = recall = 1 when
     |s − 1| r < τ and 0 otherwise, and F equals it. The volumes are nested balls: IoU = min(s, 1/s)³.
     (After the protocol's unit-cube normalisation the two spheres coincide: Chamfer 0, F 1, IoU 1.)
     """
     d = abs(scale - 1) * radius
     f = 1.0 if d < tau else 0.0
-    return {"chamfer_l2": d, "f": f, "volume_iou": min(scale, 1 / scale) ** 3}
+    return {"chamfer": d, "f": f, "volume_iou": min(scale, 1 / scale) ** 3}
 
 
 def shifted_cube_known_answer(shift: float, tau: float) -> dict[str, float]:
@@ -222,7 +263,7 @@ def shifted_cube_known_answer(shift: float, tau: float) -> dict[str, float]:
       (distance 0); for x < d it is outside B and the nearest point is (d, 0, z), distance d − x. Mean over
       the face: ∫₀^d (d − x) dx = d²/2.
 
-    Mean A→B = [d + (1 − (1 − 2d)³)/6 + 4·d²/2] / 6; B→A is the mirror image, so Chamfer-L2 equals it.
+    Mean A→B = [d + (1 − (1 − 2d)³)/6 + 4·d²/2] / 6; B→A is the mirror image, so Chamfer equals it.
     Share of A's surface within τ (precision; recall is the same by symmetry, so F equals it):
     x = 0 face: [d < τ]; x = 1 face: 1 if d < τ else P(m < τ) = 1 − (1 − 2τ)² (τ ≤ ½);
     each side face: (1 − d) + min(d, τ). Volumes: overlap 1 − d, union 1 + d, IoU = (1 − d)/(1 + d).
@@ -233,7 +274,7 @@ def shifted_cube_known_answer(shift: float, tau: float) -> dict[str, float]:
     mean = (d + (1 - (1 - 2 * d) ** 3) / 6 + 2 * d * d) / 6
     near = d < tau
     share = (float(near) + (1.0 if near else 1 - (1 - 2 * tau) ** 2) + 4 * ((1 - d) + min(d, tau))) / 6
-    return {"chamfer_l2": mean, "f": share, "volume_iou": (1 - d) / (1 + d)}
+    return {"chamfer": mean, "f": share, "volume_iou": (1 - d) / (1 + d)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -282,6 +323,6 @@ def measure_call(fn: Callable[[], Any], device: str | torch.device = "cpu") -> t
     return result, CallCost(seconds, sampler.peak / 2**20, "cpu peak RSS (sampled)")
 
 
-__all__ = ["CallCost", "MeshError", "Protocol", "best_yaw", "chamfer_l2", "clip_view_similarity", "closed_components",
+__all__ = ["CallCost", "MeshError", "Protocol", "best_yaw", "chamfer_distance", "chamfer_squared", "clip_view_similarity", "closed_components",
            "compare_meshes", "fscore", "measure_call", "nearest_distances", "occupancy", "sample_surface",
            "shifted_cube_known_answer", "sphere_known_answer", "volume_iou"]

@@ -117,15 +117,49 @@ def _append(folder: Path, record: dict[str, Any]) -> None:
 LiftFn = Callable[[Image.Image, int], tuple[Lifted, dict[str, Any]]]
 
 
+class BatchError(ValueError):
+    """A folder or input list the batch must not run on (another job's folder, colliding object names)."""
+
+
+def _claim_folder(folder: Path, job: BatchJob) -> None:
+    """Write ``job.json``, or check that the folder's is this job's: resuming another job's folder would mix
+    two jobs' outputs under one manifest."""
+    path = folder / "job.json"
+    record = {**json.loads(json.dumps(asdict(job), default=str)), "fingerprint": job.fingerprint()}
+    if path.is_file():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if existing.get("fingerprint") != record["fingerprint"]:
+            changed = sorted(k for k in set(existing) | set(record)
+                             if k != "fingerprint" and existing.get(k) != record.get(k))
+            raise BatchError(f"{folder} holds another lifting job (differs in {changed}); resume it with the same "
+                             "settings, or lift into a new folder")
+        return
+    if (folder / MANIFEST).is_file():
+        raise BatchError(f"{folder} has a manifest but no job.json, so its job is unknown: lift into a new folder")
+    atomic.write_json(path, record)
+
+
+def _check_unique_stems(images: Sequence[Path]) -> None:
+    """Outputs are keyed by the file name without its suffix: a.png and a.jpg would share one key."""
+    by_stem: dict[str, list[str]] = {}
+    for path in images:
+        by_stem.setdefault(path.stem, []).append(path.name)
+    clashes = {stem: names for stem, names in by_stem.items() if len(names) > 1}
+    if clashes:
+        raise BatchError(f"images with the same name but another suffix would share one output: {clashes}; "
+                         "rename or remove all but one of each")
+
+
 def run_batch(images: Sequence[Path], out: str | Path, job: BatchJob, lift_fn: LiftFn, *,
               progress: bool = True) -> BatchReport:
     """Lift every (image, seed) not yet in ``out``'s manifest. ``lift_fn(image, seed)`` returns the lifted
     object and its cost record (seconds, memory); a bad image or an empty mesh is recorded as failed."""
     from tqdm.auto import tqdm
 
+    _check_unique_stems(images)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(out / "job.json", {**asdict(job), "fingerprint": job.fingerprint()})
+    _claim_folder(out, job)
     finished = {record["key"] for record in read_manifest(out)}
     report = BatchReport(out)
     work = [(path, seed) for path in images for seed in job.seeds]

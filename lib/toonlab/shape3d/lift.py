@@ -100,4 +100,7 @@ def lift(pipe, image: Image.Image, seed: int, settings: LiftSettings = LiftSetti
             views = renderer.decode_to_image(latent, device, size=settings.frame_size,
                                              n_coarse_samples=settings.n_coarse, n_fine_samples=settings.n_fine)
             frames = pipe.numpy_to_pil(views.float().clamp(0, 1).cpu().numpy())
+            # diffusers' pan cameras run over linspace(0, 2π, 20): the last frame repeats the first, which
+            # would stutter in a looping GIF
+            frames = frames[:-1]
     return Lifted(mesh, frames, seed)

@@ -113,11 +113,15 @@ class Prepared:
 
 def prepare(image: Image.Image, method: str = "grabcut", size: int = 256, fill: float = 0.8,
             name: str = "image") -> Prepared:
-    """Check, segment, centre and pad one image for lifting (``method="none"`` only checks and resizes)."""
+    """Check, segment, centre and pad one image for lifting (``method="none"`` only checks, then pads to a
+    square on white and resizes — never stretches a non-square photo)."""
     rgb = check_rgb(image, name)
     mask = segment(rgb, method)
     if method == "none":
-        return Prepared(rgb.resize((size, size), Image.LANCZOS), mask, method)
+        side = max(rgb.size)
+        square = Image.new("RGB", (side, side), WHITE)
+        square.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
+        return Prepared(square.resize((size, size), Image.LANCZOS), mask, method)
     return Prepared(center_and_pad(rgb, mask, size, fill, name), mask, method)
 
 

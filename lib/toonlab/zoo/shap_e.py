@@ -10,8 +10,10 @@ the renderer's ``param_shapes`` into four weight matrices, so ``num_embeddings =
 One thing a model built from a config lacks: the marching-cubes lookup table of ``MeshDecoder`` is a buffer
 stored in the checkpoint (``cases``/``masks``), zero-initialised by the constructor, so a tiny pipeline's
 ``decode_to_mesh`` would return a mesh without faces. :func:`marching_cubes_table` derives the same table
+an equivalent table (closed, outward-facing triangles; not necessarily the checkpoint's triangle for triangle)
 from scikit-image's Lorensen marching cubes (one cube per corner sign pattern) and the tiny builder installs
-it, so ``ci`` runs diffusers' own mesh decoder end to end. The table is tested against analytic SDFs.
+it, so ``ci`` runs diffusers' own mesh decoder end to end. The table is tested against analytic SDFs and
+random noise fields (closed and outward on every corner pattern).
 """
 
 from __future__ import annotations
