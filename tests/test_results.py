@@ -196,3 +196,29 @@ def test_a_table_read_from_a_committed_record_is_labelled_as_that_record_not_as_
     assert "smoke" not in (tmp_path / "results/ci/02_clustering/heldout.csv").read_text()
     record = json.loads(smoke.finish().read_text())
     assert record["provenance"]["load_average_at_start"] is None or len(record["provenance"]["load_average_at_start"]) == 3
+
+
+def test_a_refresh_of_committed_results_records_the_checkout_it_started_from(tmp_path):
+    """Re-running a reference profile rewrites tracked files under results/ before metrics.json is written;
+    the provenance must still say the run imported a clean commit."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "start")
+    tracked = tmp_path / "results" / "cpu" / "09_demo" / "table.csv"
+    tracked.parent.mkdir(parents=True)
+    tracked.write_text("x\n1\n")
+    git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "results")
+
+    run = ChapterRun("09_demo", {"profile": "cpu", "seed": 0}, weights="w", root=tmp_path)
+    tracked.write_text("x\n2\n")  # the run refreshes its committed table
+    record = json.loads(run.finish().read_text())
+    assert record["provenance"]["git"]["dirty"] is False
+
+    (tmp_path / "results" / "cpu" / "09_demo" / "table.csv").write_text("x\n3\n")  # dirty before the next run
+    record = json.loads(ChapterRun("09_demo", {"profile": "cpu", "seed": 0}, weights="w", root=tmp_path).finish().read_text())
+    assert record["provenance"]["git"]["dirty"] is True

@@ -223,6 +223,8 @@ def test_batch_records_bad_inputs_and_goes_on(pipe, cases, tmp_path):
     assert "mask is empty" in status["blank"]["error"]
     assert "not RGB" in status["grey"]["error"]
     assert "cannot read broken.png as an image" in status["broken"]["error"]
+    assert {status[name]["failure"] for name in ("blank", "grey", "broken")} == {"bad input"}
+    assert not any("Error" in status[name]["error"] for name in ("blank", "grey", "broken"))  # words, no class names
     assert report.failed == 3 and report.done == 2
     assert (tmp_path / "out" / "funko" / "seed0.ply").is_file() and (tmp_path / "out" / "funko" / "seed0.gif").is_file()
 

@@ -110,7 +110,7 @@ def test_unpaired_images_get_clip_scores_and_keep_failures(tmp_path, monkeypatch
     Image.new("RGB", (16, 16)).save(tmp_path / "toy/seed0_input.png")
     records = [{"key": "toy/seed0", "object": "toy", "seed": 0, "status": "ok", "seconds": 2.0,
                 "files": ["toy/seed0.ply", "toy/seed0_input.png"]},
-               {"key": "bad/seed0", "object": "bad", "seed": 0, "status": "failed", "error": "PreprocessError: empty"}]
+               {"key": "bad/seed0", "object": "bad", "seed": 0, "status": "failed", "failure": "bad input", "error": "empty"}]
     monkeypatch.setattr(chapter, "clip_view_similarity",
                         lambda clip, image, mesh, size: {"clip_front": 0.7, "clip_around": 0.5})
     table = chapter.evaluate_unpaired(BatchReport(tmp_path, records=records), None, 32, "dreambench").set_index("object")

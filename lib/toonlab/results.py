@@ -115,9 +115,10 @@ def load_average() -> list[float] | None:
         return None
 
 
-def provenance(params: Mapping[str, Any], wall_time_s: float | None = None, root: Path | None = None) -> dict[str, Any]:
+def provenance(params: Mapping[str, Any], wall_time_s: float | None = None, root: Path | None = None,
+               git: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "git": git_state(root),
+        "git": git_state(root) if git is None else git,
         "fingerprint": os.environ.get(FINGERPRINT_ENV) or None,  # None: not run by the book runner
         "profile": params.get("profile"),
         "seed": params.get("seed"),
@@ -182,6 +183,9 @@ class ChapterRun:
         self.figures: list[str] = []
         self._start = time.perf_counter()
         self._load_at_start = load_average()
+        # The checkout the run imports, taken before it writes: re-running committed results rewrites tracked
+        # files under results/, which would otherwise make every refresh look like a run on uncommitted code.
+        self._git_at_start = git_state(self.root)
         show_whole_cells()
 
     @property
@@ -245,7 +249,7 @@ class ChapterRun:
             "metrics": self.metrics,
             "tables": sorted(set(self.tables)),
             "figures": sorted(set(self.figures)),
-            "provenance": {**provenance(self.params, time.perf_counter() - self._start, self.root),
+            "provenance": {**provenance(self.params, time.perf_counter() - self._start, self.root, self._git_at_start),
                            "load_average_at_start": self._load_at_start},
         }
         if self.profile == "ci":

@@ -264,7 +264,7 @@ def evaluate_batch(report: BatchReport, cases: Sequence[testbed.Case], clip: Any
                 measured.update(clip_view_similarity(clip, handle.convert("RGB"), mesh, render_size))
             row.update(_columns(measured), faces=len(mesh.faces))
         else:
-            row["error"] = record["error"]
+            row.update(failure=record.get("failure", "failed"), error=record["error"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -285,7 +285,7 @@ def evaluate_unpaired(report: BatchReport, clip: Any, render_size: int, variant:
             row.update({"CLIP front": scores["clip_front"], "CLIP around (8)": scores["clip_around"],
                         "faces": len(mesh.faces)})
         else:
-            row["error"] = record["error"]
+            row.update(failure=record.get("failure", "failed"), error=record["error"])
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -38,6 +38,9 @@ MANIFEST = "manifest.jsonl"
 # What a per-object failure is: an unreadable or bad input, or an empty reconstruction. Anything else (a
 # bug, a full disk while writing outputs) stops the batch, so it is never recorded as the object's fault.
 OBJECT_ERRORS = (PreprocessError, MeshError)
+# How a recorded failure is named in the manifest and the book: words, not exception class names (the book's
+# browser check reads "...Error" in an output as a crashed cell).
+FAILURE_KIND = {PreprocessError: "bad input", MeshError: "empty reconstruction"}
 
 
 def read_image(path: Path) -> Image.Image:
@@ -183,7 +186,7 @@ def run_batch(images: Sequence[Path], out: str | Path, job: BatchJob, lift_fn: L
                           watertight=bool(lifted.mesh.is_watertight), **cost)
             report.done += 1
         except OBJECT_ERRORS as error:
-            record.update(status="failed", error=f"{type(error).__name__}: {error}",
+            record.update(status="failed", failure=FAILURE_KIND[type(error)], error=str(error),
                           where=traceback.extract_tb(error.__traceback__)[-1].name)
             report.failed += 1
         _append(out, record)
