@@ -73,10 +73,11 @@ class OptimizationInverter(Inverter):
         return latents
 
 
-class PopYouInverter(Inverter):
-    """image -> CLIP image embedding -> PopYou mapper -> z; :meth:`from_text` swaps in the text embedding."""
+class ClipMapperInverter(Inverter):
+    """image -> CLIP image embedding -> mapper -> latent; :meth:`from_text` puts the CLIP text embedding in
+    place of the image embedding (the mappers train on images only)."""
 
-    def __init__(self, clip: DifferentiableClip, mapper: PopYouMapper, generator: InversionGenerator) -> None:
+    def __init__(self, clip: DifferentiableClip, mapper: nn.Module, generator: InversionGenerator) -> None:
         self.clip, self.mapper, self.generator, self.trainable = clip, mapper.eval(), generator, (mapper,)
 
     @torch.no_grad()
@@ -86,8 +87,14 @@ class PopYouInverter(Inverter):
 
     @torch.no_grad()
     def from_text(self, prompts: Sequence[str]) -> torch.Tensor:
-        """PopYou's text -> toy: the CLIP text embedding in place of the image embedding (its images)."""
         return self.render(self.mapper(self.clip.encode_text(prompts)))
+
+
+class PopYouInverter(ClipMapperInverter):
+    """PopYou: CLIP image embedding -> PopYou mapper -> z; text -> toy by swapping in the text embedding."""
+
+    def __init__(self, clip: DifferentiableClip, mapper: PopYouMapper, generator: InversionGenerator) -> None:
+        super().__init__(clip, mapper, generator)
 
 
 class ToyHollyWoodInverter(Inverter):
@@ -103,17 +110,8 @@ class ToyHollyWoodInverter(Inverter):
         return self.mapper(self.simclr.backbone(images))
 
 
-class CSLAInverter(Inverter):
+class CSLAInverter(ClipMapperInverter):
     """CelebrityLook's E_I(x) = mapper(CLIP(x)) in W+; :meth:`from_text` is E_T(t)."""
 
     def __init__(self, clip: DifferentiableClip, mapper: CSLAMapper, generator: InversionGenerator) -> None:
-        self.clip, self.mapper, self.generator, self.trainable = clip, mapper.eval(), generator, (mapper,)
-
-    @torch.no_grad()
-    def latents(self, images: torch.Tensor) -> torch.Tensor:
-        images = self.generator.check_targets(images).to(self.generator.mean_latent.device)
-        return self.mapper(self.clip.encode_image(images))
-
-    @torch.no_grad()
-    def from_text(self, prompts: Sequence[str]) -> torch.Tensor:
-        return self.render(self.mapper(self.clip.encode_text(prompts)))
+        super().__init__(clip, mapper, generator)
