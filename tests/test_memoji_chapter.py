@@ -43,3 +43,30 @@ def test_the_photo_folder_has_faces_a_grey_photo_and_a_non_face(tmp_path, monkey
     assert {image.mode for _, image in photos} == {"RGB", "L"}
     with pytest.raises(FileNotFoundError, match="photos_folder"):
         chapter.load_photos(str(tmp_path / "missing"), 3, 32, "ci")
+
+
+def test_the_notebook_displays_the_labelled_tables_run_table_returns():
+    """``run.table`` returns the labelled frame; a cell that drops it and shows the raw frame shows a table
+    that does not say which profile made it."""
+    import ast
+    import json
+    from pathlib import Path
+
+    notebook = json.loads((Path(__file__).parents[1] / "notebooks" / "07_memoji.ipynb").read_text())
+    tables = 0
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse("".join(cell["source"]))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "table" \
+                    and getattr(node.func.value, "id", None) == "run":
+                tables += 1
+                parent = next(p for p in ast.walk(tree) if node in ast.iter_child_nodes(p))
+                assert isinstance(parent, ast.Assign), f"run.table's labelled frame is dropped in:\n{ast.unparse(tree)}"
+                name = parent.targets[0].id
+                assert name == node.args[1].id, "assign the labelled frame to the name the cell displays"
+                last = tree.body[-1]
+                if isinstance(last, ast.Expr) and isinstance(last.value, ast.Name):
+                    assert last.value.id == name
+    assert tables >= 4
