@@ -156,9 +156,22 @@ def test_bad_training_data_is_named(tmp_path):
 
 def test_learning_rate_schedules():
     assert learning_rate_factor("constant", 5, 10, 0) == 1.0
-    assert learning_rate_factor("constant_with_warmup", 0, 10, 4) == 0.25
+    assert learning_rate_factor("constant_with_warmup", 1, 10, 4) == 0.25
     assert learning_rate_factor("cosine", 2, 12, 2) == pytest.approx(1.0)
     assert learning_rate_factor("cosine", 12, 12, 2) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "constant_with_warmup", "cosine"])
+def test_learning_rate_schedules_match_diffusers_get_scheduler(schedule):
+    from diffusers.optimization import get_scheduler
+
+    total, warmup = 12, 4
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+    for step in range(total + 1):
+        assert learning_rate_factor(schedule, step, total, warmup) == pytest.approx(scheduler.get_last_lr()[0]), step
+        optimizer.step()
+        scheduler.step()
 
 
 def test_text_encoder_lora_trains_saves_and_loads(tmp_path):

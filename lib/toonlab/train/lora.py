@@ -73,11 +73,12 @@ class LoRATrainConfig:
 
 
 def learning_rate_factor(schedule: str, step: int, total: int, warmup: int) -> float:
-    """diffusers' ``get_scheduler`` shapes as a pure function of the step (a resumed run needs no state)."""
+    """diffusers' ``get_scheduler`` shapes as a pure function of the step (a resumed run needs no state): the
+    warmup is ``step / warmup`` exactly as diffusers writes it, so step 0 trains at learning rate 0."""
     if schedule == "constant":
         return 1.0
     if step < warmup:
-        return (step + 1) / max(1, warmup)
+        return step / max(1, warmup)
     if schedule == "constant_with_warmup":
         return 1.0
     progress = (step - warmup) / max(1, total - warmup)
