@@ -70,3 +70,19 @@ def test_the_notebook_displays_the_labelled_tables_run_table_returns():
                 if isinstance(last, ast.Expr) and isinstance(last.value, ast.Name):
                     assert last.value.id == name
     assert tables >= 4
+
+
+def test_memoji_figure_titles_the_edges_with_the_thresholds_used(tmp_path, monkeypatch):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (16, 16), (200, 100, 50)).save(photos / "face-a.png")
+    monkeypatch.setattr(chapter, "load_batch", lambda folder, kind="memoji": [Image.new("RGB", (16, 16))])
+    fig = chapter.memoji_figure(photos, {"v": _Report(tmp_path)}, ["v"], 16, canny=(30, 100))
+    assert [ax.get_title() for ax in fig.axes][:2] == ["photo", "canny 30/100"]
+
+
+class _Report:
+    def __init__(self, folder):
+        self.folder = folder

@@ -382,7 +382,7 @@ def cost_table(memoji: MemojiPipeline, photo_folder: Path, prompt: str, settings
 
 
 def memoji_figure(photo_folder: Path, reports: Mapping[str, BatchReport], names: Sequence[str], size: int,
-                  max_rows: int = 4):
+                  max_rows: int = 4, canny: tuple[int, int] = CANNY_THRESHOLDS):
     """Rows: photos; columns: the photo, its canny edges, then each named variant's memoji."""
     import matplotlib.pyplot as plt
 
@@ -393,7 +393,7 @@ def memoji_figure(photo_folder: Path, reports: Mapping[str, BatchReport], names:
     fig, axes = plt.subplots(len(photos), columns, figsize=(1.9 * columns, 2.0 * len(photos)), squeeze=False)
     for row, (name, photo) in enumerate(photos):
         pictures = [prepare_photo(photo, size), edges[row]] + [outputs[n][row] for n in names]
-        titles = ["photo", "canny 70/230"] + list(names)
+        titles = ["photo", f"canny {canny[0]}/{canny[1]}"] + list(names)
         for ax, picture, title in zip(axes[row], pictures, titles):
             ax.imshow(picture)
             ax.axis("off")
