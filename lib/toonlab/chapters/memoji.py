@@ -366,7 +366,9 @@ def metric_records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def cost_table(memoji: MemojiPipeline, photo_folder: Path, prompt: str, settings: Mapping[str, MemojiSettings],
                device: str, label: str) -> pd.DataFrame:
-    """Seconds per stage and peak memory of one memoji per ablation variant (first photo, warm models)."""
+    """Seconds per stage and peak memory of one memoji per ablation variant (first photo, warm models): on CUDA
+    the peak allocated, on CPU the peak RSS increase over the RSS when the call began (the process RSS peak
+    beside it)."""
     from toonlab.metrics.cost import track_peak_memory
 
     name, photo = read_photos(photo_folder)[0]
@@ -375,8 +377,11 @@ def cost_table(memoji: MemojiPipeline, photo_folder: Path, prompt: str, settings
         with track_peak_memory(device) as peak:
             output = memoji.generate(photo, prompt, settings[variant_name])
         rows.append({"variant": variant_name, "measured": label, **{f"{k} (s)": v for k, v in output.seconds.items()},
-                     "total (s)": sum(output.seconds.values()), "peak memory (MiB)": peak.mib,
-                     "memory kind": peak.kind, "pass-1 size": settings[variant_name].size,
+                     "total (s)": sum(output.seconds.values()),
+                     # CPU: what the call added to the process's RSS (the RSS itself holds every loaded model)
+                     "peak memory (MiB)": peak.mib if device == "cuda" else peak.increase_mib,
+                     "memory kind": peak.kind if device == "cuda" else "cpu peak RSS increase over the call's entry",
+                     "process RSS peak (MiB)": peak.mib if device != "cuda" else None, "pass-1 size": settings[variant_name].size,
                      "output size": f"{output.final.width}x{output.final.height}", "device": device})
     return pd.DataFrame(rows)
 
