@@ -34,31 +34,10 @@ from typing import Any
 def _pipeline(spec: dict[str, Any]):
     import torch
 
-    if spec["real"]:
-        # SDXL base's own configs, random weights (the cost of a step does not depend on their values)
-        from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    if spec["real"]:  # SDXL base's own configs, random weights (a step's cost does not depend on their values)
+        from toonlab.zoo.diffusion import sdxl_from_configs
 
-        from toonlab.zoo.tokenizer import END, clip_tokenizer
-
-        unet = UNet2DConditionModel(
-            sample_size=128, cross_attention_dim=2048, block_out_channels=(320, 640, 1280),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
-            addition_embed_type="text_time", addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
-        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, sample_size=1024,
-                            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                            layers_per_block=2, scaling_factor=0.13025)
-        te1 = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                                           num_hidden_layers=12, projection_dim=768))
-        te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=1280, intermediate_size=5120,
-                                                         num_attention_heads=20, num_hidden_layers=32,
-                                                         projection_dim=1280, hidden_act="gelu"))
-        return StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=clip_tokenizer(END),
-                                         tokenizer_2=clip_tokenizer("!"), unet=unet,
-                                         scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear",
-                                                                          beta_start=0.00085, beta_end=0.012))
+        return sdxl_from_configs(seed=0)
     from toonlab.zoo.diffusion import tiny_sdxl_pipeline
 
     torch.manual_seed(0)

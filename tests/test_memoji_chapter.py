@@ -86,3 +86,15 @@ def test_memoji_figure_titles_the_edges_with_the_thresholds_used(tmp_path, monke
 class _Report:
     def __init__(self, folder):
         self.folder = folder
+
+
+def test_sdxl_size_cost_is_labelled_an_estimate_with_its_side_and_load():
+    table, note = chapter.sdxl_size_cost("cpu · test", 0.75, sides=(64,), real=False, progress=False)
+    assert list(table["stage"])[-1] == "one memoji (estimate)"
+    assert table["s per memoji (estimate)"].iloc[-1] == pytest.approx(table["s per memoji (estimate)"].iloc[:-1].sum())
+    assert set(table["measured"]) == {"cpu · test; the tiny SDXL configs, random weights; estimate from one timed "
+                                      "call per stage"}
+    for words in ("Estimate", "random weights", "pass-1 side 64 px", "load average", "50 DDIM steps × strength 0.75"):
+        assert words in note
+    table, note = chapter.sdxl_size_cost("cpu · test", 0.75, sides=(4096,), real=True, progress=False)
+    assert table is None and note.startswith("Not measured") and "4096 px" in note

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ from PIL import Image
 from toonlab import zoo
 from toonlab.data import load_images
 from toonlab.diffusion import lora as lora_io
-from toonlab.diffusion.memoji import (A1111_DEFAULT_STRENGTH, CANNY_THRESHOLDS, INTENDED_STRENGTH, SEED, BatchReport,
+from toonlab.diffusion.memoji import (A1111_DEFAULT_STRENGTH, CANNY_THRESHOLDS, INTENDED_STRENGTH, SEED, STEPS,
+                                      BatchReport,
                                       MemojiPipeline, MemojiSettings, load_batch, memoji_batch, memoji_prompt,
                                       prepare_photo, read_photos)
 from toonlab.features.face_attributes import classify_attributes
@@ -386,6 +388,55 @@ def cost_table(memoji: MemojiPipeline, photo_folder: Path, prompt: str, settings
     return pd.DataFrame(rows)
 
 
+def sdxl_size_cost(label: str, strength: float, steps: int = STEPS, sides: Sequence[int] | None = None,
+                   real: bool = True, progress: bool = True) -> tuple[pd.DataFrame | None, str]:
+    """The pipeline's cost at SDXL base's real size with random weights (``cpu``: no hub weights offline),
+    estimated from one timed call per stage at the largest pass-1 side of ``sides`` (1024/768/512) that fits
+    in the memory available; ``real=False`` runs the tiny configs (tests). Returns the table (None when no
+    side fits) and a sentence that states the side, the load average and that it is an estimate."""
+    import psutil
+
+    from toonlab.diffusion import memoji_cost
+    from toonlab.zoo.diffusion import SDXLParts
+
+    parts = SDXLParts(real=real)
+    sides = tuple(sides or memoji_cost.SIDES)
+    available = psutil.virtual_memory().available
+    side = memoji_cost.largest_fitting_side(parts, sides, available)
+    what = "SDXL base's configs" if real else "the tiny SDXL configs"
+    if side is None:
+        need = memoji_cost.needed_bytes(parts, min(sides)) / 2**30
+        return None, (f"Not measured: even a {min(sides)} px pass needs about {need:.1f} GiB for its largest stage "
+                      f"({what}), more than {memoji_cost.MEMORY_MARGIN:.0%} of the {available / 2**30:.1f} GiB "
+                      "available.")
+    load_before = os.getloadavg()[0]
+
+    def report(stage: memoji_cost.StageCost) -> None:
+        if progress:
+            print(f"{stage.stage}: {stage.seconds:.1f} s at {stage.side} px, peak {stage.peak_mib:.0f} MiB", flush=True)
+
+    rows, totals = memoji_cost.estimate(memoji_cost.stage_costs(parts, side, report=report), steps, strength,
+                                        strength)
+    table = pd.DataFrame(rows)
+    total = {"stage": "one memoji (estimate)", "side (px)": side,
+             "s per memoji (estimate)": totals["s per memoji (estimate)"],
+             "peak RSS above entry (MiB)": totals["largest stage peak (MiB)"],
+             "weights (MiB)": totals["all weights resident (MiB)"]}
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    table.insert(1, "measured", f"{label}; {what}, random weights; estimate from one timed call per stage")
+    load = (load_before + totals["load average (1 min)"]) / 2
+    largest = "" if side == max(sides) else f" ({max(sides)} px does not fit the {available / 2**30:.1f} GiB available)"
+    note = (f"**Estimate, not a timed memoji:** {what} with random weights, pass-1 side {side} px{largest}, refine "
+            f"{table['side (px)'].max()} px, each stage timed once on the CPU ({totals['torch threads']} threads, "
+            f"load average {load:.2f}) and scaled to {steps} DDIM steps × strength {strength} "
+            f"({totals['pass-1 steps']} + {totals['refine steps']} denoising steps, CFG batch 2): "
+            f"**{totals['s per memoji (estimate)'] / 60:.1f} min per memoji**. One model in memory at a time, the "
+            f"largest stage peaked {totals['largest stage peak (MiB)'] / 1024:.1f} GiB above the process's entry "
+            f"RSS; all weights resident in fp32 (as the pipeline holds them) are "
+            f"{totals['all weights resident (MiB)'] / 1024:.1f} GiB.")
+    return table, note
+
+
 def memoji_figure(photo_folder: Path, reports: Mapping[str, BatchReport], names: Sequence[str], size: int,
                   max_rows: int = 4, canny: tuple[int, int] = CANNY_THRESHOLDS):
     """Rows: photos; columns: the photo, its canny edges, then each named variant's memoji."""
@@ -426,5 +477,5 @@ __all__ = [
     "SOURCE_VARIANT", "avatar_caption", "base_label", "build_pipeline", "cost_table", "device", "export_kohya",
     "face_models", "load_clip", "load_heldout_style", "load_photos", "load_style_set", "loss_figure",
     "memoji_figure", "metric_records", "metric_table", "parse_thresholds", "photo_prompts", "quiet_diffusers",
-    "run_variants", "style_figure", "sweep_figure", "train_memoji_lora", "variants",
+    "run_variants", "sdxl_size_cost", "style_figure", "sweep_figure", "train_memoji_lora", "variants",
 ]
