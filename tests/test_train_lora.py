@@ -119,6 +119,23 @@ def test_resume_after_a_kill_is_exact(tmp_path):
         assert all(torch.equal(a.get_tensor(k), b.get_tensor(k)) for k in a.keys())
 
 
+def test_resume_on_another_base_is_refused_naming_both(tmp_path):
+    """Checkpoints hold only the adapters: the frozen base is checked (signature + a hash of frozen tensors)."""
+    data = CaptionedImages(_images(2), ["emoji, smiling", "emoji, Angry"], 64)
+    config = LoRATrainConfig(lora=LoRASpec(rank=2), resolution=64)
+
+    def train(pipe, steps, name):
+        settings = TrainConfig(steps=steps, batch_size=2, seed=0, checkpoint_every=1, log_every=1, progress=False)
+        return train_lora(pipe, data, config, settings, tmp_path / "run", base_name=name)
+
+    train(tiny_sdxl_pipeline(seed=0), 1, "tiny sdxl seed 0")
+    # same shapes, other weights (as SDXL base vs Samaritan-3D-Cartoon)
+    with pytest.raises(LoRABaseMismatchError, match=r"(?s)tiny sdxl seed 0.*sha256.*tiny sdxl seed 1.*sha256"):
+        train(tiny_sdxl_pipeline(seed=1), 2, "tiny sdxl seed 1")
+    resumed = train(tiny_sdxl_pipeline(seed=0), 2, "the same base, renamed")  # the right base resumes
+    assert resumed.result.resumed_from == 1
+
+
 def test_sdxl_micro_conditioning_records_size_and_crop():
     data = CaptionedImages([Image.new("RGB", (80, 64), "red")], ["emoji"], 32)  # 80 wide, 64 high
     item = data[0]
