@@ -203,3 +203,23 @@ def test_text_encoder_lora_trains_saves_and_loads(tmp_path):
     pipe = tiny_sdxl_pipeline()
     load_lora(pipe, run.weights)
     assert "default" in pipe.text_encoder_2.peft_config
+
+
+def test_the_benchmark_memory_bar_catches_a_larger_peak():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "lora_sdxl_step.py"
+    spec = importlib.util.spec_from_file_location("lora_sdxl_step", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def best(ours_mib, ours_s=1.0):
+        return {"diffusers": {"median step (s)": 1.0, "memory (MiB)": 500.0},
+                "ours": {"median step (s)": ours_s, "memory (MiB)": ours_mib}}
+
+    assert bench.verdict(best(500.0), 0.0, 8.0) == 0
+    assert bench.verdict(best(505.0), 0.0, 8.0) == 0  # RSS noise
+    assert bench.verdict(best(600.0), 0.0, 8.0) == 1  # a 100 MiB larger peak is a regression
+    assert bench.verdict(best(500.0, ours_s=1.2), 0.0, 8.0) == 1
+    assert bench.verdict(best(600.0), 0.25, 0.0) == 0
