@@ -10,8 +10,10 @@ micro-conditioning time ids, the UNet, MSE, ``accelerator.backward``, gradient c
 Tokenisation is counted inside the step on both sides (the script does it in its data pipeline; ours in the step).
 
 Each side runs in a fresh child process, so its memory is its own: on a GPU the CUDA peak allocated; on a
-CPU the bytes of all live tensors after the timed steps (weights, LoRA, gradients, Adam moments: exact), with
-the peak resident size above imports printed beside it (it moves by about a MiB between identical runs).
+CPU the peak resident size during the timed steps above the RSS after imports (sampled; a peak, so a step that
+allocates more activations shows), with the bytes of all live tensors after the steps (weights, LoRA,
+gradients, Adam moments: exact) printed beside it. The RSS moves by a MiB or so between identical runs, so
+the memory bar allows ``--memory-slack-mib`` (default 8) on top of the ratio.
 Time is the median step over ``--steps`` steps after ``--warmup`` (best of ``--repeats`` alternating runs).
 
     python benchmarks/lora_sdxl_step.py                 # tiny SDXL on CPU (the book's ci config)
@@ -34,31 +36,10 @@ from typing import Any
 def _pipeline(spec: dict[str, Any]):
     import torch
 
-    if spec["real"]:
-        # SDXL base's own configs, random weights (the cost of a step does not depend on their values)
-        from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-        from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    if spec["real"]:  # SDXL base's own configs, random weights (a step's cost does not depend on their values)
+        from toonlab.zoo.diffusion import sdxl_from_configs
 
-        from toonlab.zoo.tokenizer import END, clip_tokenizer
-
-        unet = UNet2DConditionModel(
-            sample_size=128, cross_attention_dim=2048, block_out_channels=(320, 640, 1280),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
-            addition_embed_type="text_time", addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
-        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, sample_size=1024,
-                            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                            layers_per_block=2, scaling_factor=0.13025)
-        te1 = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                                           num_hidden_layers=12, projection_dim=768))
-        te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=1280, intermediate_size=5120,
-                                                         num_attention_heads=20, num_hidden_layers=32,
-                                                         projection_dim=1280, hidden_act="gelu"))
-        return StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=clip_tokenizer(END),
-                                         tokenizer_2=clip_tokenizer("!"), unet=unet,
-                                         scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear",
-                                                                          beta_start=0.00085, beta_end=0.012))
+        return sdxl_from_configs(seed=0)
     from toonlab.zoo.diffusion import tiny_sdxl_pipeline
 
     torch.manual_seed(0)
@@ -202,10 +183,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
     rss = peak.mib - baseline / 2**20
-    memory = peak.mib if cuda else live_tensor_mib()
+    memory = peak.mib if cuda else rss
     return {"side": spec["side"], "median step (s)": statistics.median(times), "memory (MiB)": memory,
-            "rss (MiB)": rss, "model (MiB)": (before_steps - baseline) / 2**20,
-            "memory kind": peak.kind if cuda else "live tensor storages after a step (weights, LoRA, grads, Adam)"}
+            "live tensors (MiB)": None if cuda else live_tensor_mib(), "model (MiB)": (before_steps - baseline) / 2**20,
+            "memory kind": peak.kind if cuda else "cpu peak RSS above imports during the steps (sampled)"}
 
 
 def live_tensor_mib() -> float:
@@ -242,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per side; the best is kept")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tolerance", type=float, default=0.0, help="allowed excess over a ratio of 1.0")
+    parser.add_argument("--memory-slack-mib", type=float, default=8.0,
+                        help="CPU: MiB of RSS noise allowed on top of the memory ratio (identical runs differ by ~1)")
     args = parser.parse_args(argv)
     spec = {k: getattr(args, k) for k in ("device", "real", "resolution", "batch", "rank", "precision", "steps",
                                            "warmup", "threads")}
@@ -260,15 +243,22 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.precision}, {args.device}; median of {args.steps} steps, best of {args.repeats} runs")
     for side in ("diffusers", "ours"):
         row = best[side]
+        live = "" if row["live tensors (MiB)"] is None else f"; live tensors after a step {row['live tensors (MiB)']:.1f} MiB"
         print(f"  {side:10s} {row['median step (s)'] * 1000:9.1f} ms/step  {row['memory (MiB)']:9.1f} MiB "
-              f"({row['memory kind']}); resident size above imports {row['rss (MiB)']:.1f} MiB peak, "
-              f"{row['model (MiB)']:.1f} before the timed steps")
+              f"({row['memory kind']}){live}; {row['model (MiB)']:.1f} MiB above imports before the timed steps")
+    return verdict(best, args.tolerance, args.memory_slack_mib if args.device == "cpu" else 0.0)
+
+
+def verdict(best: dict[str, dict[str, Any]], tolerance: float, memory_slack_mib: float) -> int:
+    """0 when ours is no slower and no larger than the recipe (ratio <= 1 + tolerance; memory may also exceed by
+    ``memory_slack_mib``, the RSS noise), else 1."""
     time_ratio = best["ours"]["median step (s)"] / best["diffusers"]["median step (s)"]
-    memory_ratio = best["ours"]["memory (MiB)"] / max(best["diffusers"]["memory (MiB)"], 1e-9)
+    ours_mib, theirs_mib = best["ours"]["memory (MiB)"], best["diffusers"]["memory (MiB)"]
+    memory_ratio = ours_mib / max(theirs_mib, 1e-9)
     print(f"ratio ours / diffusers: time {time_ratio:.3f}, memory {memory_ratio:.3f}")
-    limit = 1.0 + args.tolerance
-    if time_ratio > limit or memory_ratio > limit:
-        print(f"FAIL: a ratio is above {limit:.2f}")
+    limit = 1.0 + tolerance
+    if time_ratio > limit or ours_mib > theirs_mib * limit + memory_slack_mib:
+        print(f"FAIL: a ratio is above {limit:.2f} (memory slack {memory_slack_mib:g} MiB)")
         return 1
     print("OK: ours is no slower and no larger")
     return 0

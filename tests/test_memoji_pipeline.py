@@ -182,3 +182,63 @@ def test_a_missing_controlnet_offline_says_what_to_download(monkeypatch, tmp_pat
     for profile in ("gpu", "full"):
         with pytest.raises(zoo.WeightsMissingError, match="huggingface-cli download diffusers/controlnet-canny-sdxl-1.0"):
             zoo.load("controlnet_canny_sdxl", profile)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the real-size cost estimate (random weights, one stage at a time)
+
+
+def test_sdxl_configs_build_sdxl_base_and_its_canny_controlnet():
+    from accelerate import init_empty_weights
+
+    from toonlab.zoo.diffusion import SDXLParts
+
+    parts = SDXLParts(real=True)
+    with init_empty_weights():  # counted on the meta device: nothing allocated
+        unet, controlnet, vae = parts.unet(), parts.controlnet(), parts.vae()
+        te1, te2 = parts.text_encoders()
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    # SDXL base 1.0's UNet, VAE and text encoders; controlnet-canny-sdxl-1.0 is ControlNetModel.from_unet of it
+    assert count(unet) == 2_567_463_684 and count(vae) == 83_653_863
+    assert count(te1) == 123_060_480 and count(te2) == 694_659_840
+    assert count(controlnet) == 1_251_014_160
+    assert controlnet.config.conditioning_embedding_out_channels == (16, 32, 96, 256)
+
+
+def test_the_largest_side_that_fits_is_chosen_from_the_memory_available():
+    from toonlab.diffusion import memoji_cost
+    from toonlab.zoo.diffusion import SDXLParts
+
+    parts = SDXLParts(real=True)
+    need = {side: memoji_cost.needed_bytes(parts, side) for side in memoji_cost.SIDES}
+    assert need[1024] > need[768] > need[512] > 9.5 * 2**30  # the fp32 UNet alone is 9.6 GiB
+    margin = memoji_cost.MEMORY_MARGIN
+    assert memoji_cost.largest_fitting_side(parts, available=int(need[1024] / margin) + 1) == 1024
+    assert memoji_cost.largest_fitting_side(parts, available=int(need[768] / margin) + 1) == 768
+    assert memoji_cost.largest_fitting_side(parts, available=int(need[512] / margin) - 1) is None
+
+
+def test_stage_costs_time_every_stage_and_the_estimate_scales_the_steps():
+    from toonlab.diffusion import memoji_cost
+    from toonlab.zoo.diffusion import SDXLParts
+
+    seen = []
+    rows = memoji_cost.stage_costs(SDXLParts(real=False), 64, report=seen.append)
+    table, totals = memoji_cost.estimate(rows, steps=50, strength=0.75, refine_strength=0.3)
+    stages = {row["stage"]: row for row in table}
+    assert len(seen) == len(table) == 8
+    assert stages["VAE decode (refine side)"]["side (px)"] == 96 == stages["UNet, one step (refine side)"]["side (px)"]
+    assert stages["ControlNet, one step (pass-1 side)"]["calls per memoji"] == 37  # int(50 x 0.75)
+    assert stages["UNet with ControlNet residuals, one step (pass-1 side)"]["calls per memoji"] == 37
+    assert stages["UNet, one step (refine side)"]["calls per memoji"] == 15  # int(50 x 0.3)
+    assert stages["text encode (both encoders)"]["calls per memoji"] == 2
+    assert all(row["timed call (s)"] > 0 and row["weights (MiB)"] > 0 for row in table)
+    assert totals["s per memoji (estimate)"] == pytest.approx(
+        sum(row["calls per memoji"] * row["timed call (s)"] for row in table))
+    assert totals["all weights resident (MiB)"] == pytest.approx(sum(
+        stages[name]["weights (MiB)"] for name in ("text encode (both encoders)", "VAE encode (pass-1 side)",
+                                                   "ControlNet, one step (pass-1 side)",
+                                                   "UNet, one step (refine side)")))

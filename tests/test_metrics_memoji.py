@@ -117,3 +117,5 @@ def test_track_peak_memory_sees_an_allocation_inside_the_block():
         time.sleep(0.05)  # a few sampling intervals
         block.close()
     assert busy.kind == "cpu peak RSS (sampled)" and busy.mib > idle.mib + 32
+    # the increase is what the block added, not the whole process (interpreter, torch, loaded models)
+    assert 32 < busy.increase_mib < busy.mib and idle.increase_mib < 16

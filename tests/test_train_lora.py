@@ -119,6 +119,23 @@ def test_resume_after_a_kill_is_exact(tmp_path):
         assert all(torch.equal(a.get_tensor(k), b.get_tensor(k)) for k in a.keys())
 
 
+def test_resume_on_another_base_is_refused_naming_both(tmp_path):
+    """Checkpoints hold only the adapters: the frozen base is checked (signature + a hash of frozen tensors)."""
+    data = CaptionedImages(_images(2), ["emoji, smiling", "emoji, Angry"], 64)
+    config = LoRATrainConfig(lora=LoRASpec(rank=2), resolution=64)
+
+    def train(pipe, steps, name):
+        settings = TrainConfig(steps=steps, batch_size=2, seed=0, checkpoint_every=1, log_every=1, progress=False)
+        return train_lora(pipe, data, config, settings, tmp_path / "run", base_name=name)
+
+    train(tiny_sdxl_pipeline(seed=0), 1, "tiny sdxl seed 0")
+    # same shapes, other weights (as SDXL base vs Samaritan-3D-Cartoon)
+    with pytest.raises(LoRABaseMismatchError, match=r"(?s)tiny sdxl seed 0.*sha256.*tiny sdxl seed 1.*sha256"):
+        train(tiny_sdxl_pipeline(seed=1), 2, "tiny sdxl seed 1")
+    resumed = train(tiny_sdxl_pipeline(seed=0), 2, "the same base, renamed")  # the right base resumes
+    assert resumed.result.resumed_from == 1
+
+
 def test_sdxl_micro_conditioning_records_size_and_crop():
     data = CaptionedImages([Image.new("RGB", (80, 64), "red")], ["emoji"], 32)  # 80 wide, 64 high
     item = data[0]
@@ -156,9 +173,22 @@ def test_bad_training_data_is_named(tmp_path):
 
 def test_learning_rate_schedules():
     assert learning_rate_factor("constant", 5, 10, 0) == 1.0
-    assert learning_rate_factor("constant_with_warmup", 0, 10, 4) == 0.25
+    assert learning_rate_factor("constant_with_warmup", 1, 10, 4) == 0.25
     assert learning_rate_factor("cosine", 2, 12, 2) == pytest.approx(1.0)
     assert learning_rate_factor("cosine", 12, 12, 2) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "constant_with_warmup", "cosine"])
+def test_learning_rate_schedules_match_diffusers_get_scheduler(schedule):
+    from diffusers.optimization import get_scheduler
+
+    total, warmup = 12, 4
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+    for step in range(total + 1):
+        assert learning_rate_factor(schedule, step, total, warmup) == pytest.approx(scheduler.get_last_lr()[0]), step
+        optimizer.step()
+        scheduler.step()
 
 
 def test_text_encoder_lora_trains_saves_and_loads(tmp_path):
@@ -173,3 +203,23 @@ def test_text_encoder_lora_trains_saves_and_loads(tmp_path):
     pipe = tiny_sdxl_pipeline()
     load_lora(pipe, run.weights)
     assert "default" in pipe.text_encoder_2.peft_config
+
+
+def test_the_benchmark_memory_bar_catches_a_larger_peak():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "lora_sdxl_step.py"
+    spec = importlib.util.spec_from_file_location("lora_sdxl_step", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def best(ours_mib, ours_s=1.0):
+        return {"diffusers": {"median step (s)": 1.0, "memory (MiB)": 500.0},
+                "ours": {"median step (s)": ours_s, "memory (MiB)": ours_mib}}
+
+    assert bench.verdict(best(500.0), 0.0, 8.0) == 0
+    assert bench.verdict(best(505.0), 0.0, 8.0) == 0  # RSS noise
+    assert bench.verdict(best(600.0), 0.0, 8.0) == 1  # a 100 MiB larger peak is a regression
+    assert bench.verdict(best(500.0, ours_s=1.2), 0.0, 8.0) == 1
+    assert bench.verdict(best(600.0), 0.25, 0.0) == 0

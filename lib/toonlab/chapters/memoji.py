@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ from PIL import Image
 from toonlab import zoo
 from toonlab.data import load_images
 from toonlab.diffusion import lora as lora_io
-from toonlab.diffusion.memoji import (A1111_DEFAULT_STRENGTH, CANNY_THRESHOLDS, INTENDED_STRENGTH, SEED, BatchReport,
+from toonlab.diffusion.memoji import (A1111_DEFAULT_STRENGTH, CANNY_THRESHOLDS, INTENDED_STRENGTH, SEED, STEPS,
+                                      BatchReport,
                                       MemojiPipeline, MemojiSettings, load_batch, memoji_batch, memoji_prompt,
                                       prepare_photo, read_photos)
 from toonlab.features.face_attributes import classify_attributes
@@ -366,7 +368,9 @@ def metric_records(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def cost_table(memoji: MemojiPipeline, photo_folder: Path, prompt: str, settings: Mapping[str, MemojiSettings],
                device: str, label: str) -> pd.DataFrame:
-    """Seconds per stage and peak memory of one memoji per ablation variant (first photo, warm models)."""
+    """Seconds per stage and peak memory of one memoji per ablation variant (first photo, warm models): on CUDA
+    the peak allocated, on CPU the peak RSS increase over the RSS when the call began (the process RSS peak
+    beside it)."""
     from toonlab.metrics.cost import track_peak_memory
 
     name, photo = read_photos(photo_folder)[0]
@@ -375,14 +379,66 @@ def cost_table(memoji: MemojiPipeline, photo_folder: Path, prompt: str, settings
         with track_peak_memory(device) as peak:
             output = memoji.generate(photo, prompt, settings[variant_name])
         rows.append({"variant": variant_name, "measured": label, **{f"{k} (s)": v for k, v in output.seconds.items()},
-                     "total (s)": sum(output.seconds.values()), "peak memory (MiB)": peak.mib,
-                     "memory kind": peak.kind, "pass-1 size": settings[variant_name].size,
+                     "total (s)": sum(output.seconds.values()),
+                     # CPU: what the call added to the process's RSS (the RSS itself holds every loaded model)
+                     "peak memory (MiB)": peak.mib if device == "cuda" else peak.increase_mib,
+                     "memory kind": peak.kind if device == "cuda" else "cpu peak RSS increase over the call's entry",
+                     "process RSS peak (MiB)": peak.mib if device != "cuda" else None, "pass-1 size": settings[variant_name].size,
                      "output size": f"{output.final.width}x{output.final.height}", "device": device})
     return pd.DataFrame(rows)
 
 
+def sdxl_size_cost(label: str, strength: float, steps: int = STEPS, sides: Sequence[int] | None = None,
+                   real: bool = True, progress: bool = True) -> tuple[pd.DataFrame | None, str]:
+    """The pipeline's cost at SDXL base's real size with random weights (``cpu``: no hub weights offline),
+    estimated from one timed call per stage at the largest pass-1 side of ``sides`` (1024/768/512) that fits
+    in the memory available; ``real=False`` runs the tiny configs (tests). Returns the table (None when no
+    side fits) and a sentence that states the side, the load average and that it is an estimate."""
+    import psutil
+
+    from toonlab.diffusion import memoji_cost
+    from toonlab.zoo.diffusion import SDXLParts
+
+    parts = SDXLParts(real=real)
+    sides = tuple(sides or memoji_cost.SIDES)
+    available = psutil.virtual_memory().available
+    side = memoji_cost.largest_fitting_side(parts, sides, available)
+    what = "SDXL base's configs" if real else "the tiny SDXL configs"
+    if side is None:
+        need = memoji_cost.needed_bytes(parts, min(sides)) / 2**30
+        return None, (f"Not measured: even a {min(sides)} px pass needs about {need:.1f} GiB for its largest stage "
+                      f"({what}), more than {memoji_cost.MEMORY_MARGIN:.0%} of the {available / 2**30:.1f} GiB "
+                      "available.")
+    load_before = os.getloadavg()[0]
+
+    def report(stage: memoji_cost.StageCost) -> None:
+        if progress:
+            print(f"{stage.stage}: {stage.seconds:.1f} s at {stage.side} px, peak {stage.peak_mib:.0f} MiB", flush=True)
+
+    rows, totals = memoji_cost.estimate(memoji_cost.stage_costs(parts, side, report=report), steps, strength,
+                                        strength)
+    table = pd.DataFrame(rows)
+    total = {"stage": "one memoji (estimate)", "side (px)": side,
+             "s per memoji (estimate)": totals["s per memoji (estimate)"],
+             "peak RSS above entry (MiB)": totals["largest stage peak (MiB)"],
+             "weights (MiB)": totals["all weights resident (MiB)"]}
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    table.insert(1, "measured", f"{label}; {what}, random weights; estimate from one timed call per stage")
+    load = (load_before + totals["load average (1 min)"]) / 2
+    largest = "" if side == max(sides) else f" ({max(sides)} px does not fit the {available / 2**30:.1f} GiB available)"
+    note = (f"**Estimate, not a timed memoji:** {what} with random weights, pass-1 side {side} px{largest}, refine "
+            f"{table['side (px)'].max()} px, each stage timed once on the CPU ({totals['torch threads']} threads, "
+            f"load average {load:.2f}) and scaled to {steps} DDIM steps × strength {strength} "
+            f"({totals['pass-1 steps']} + {totals['refine steps']} denoising steps, CFG batch 2): "
+            f"**{totals['s per memoji (estimate)'] / 60:.1f} min per memoji**. One model in memory at a time, the "
+            f"largest stage peaked {totals['largest stage peak (MiB)'] / 1024:.1f} GiB above the process's entry "
+            f"RSS; all weights resident in fp32 (as the pipeline holds them) are "
+            f"{totals['all weights resident (MiB)'] / 1024:.1f} GiB.")
+    return table, note
+
+
 def memoji_figure(photo_folder: Path, reports: Mapping[str, BatchReport], names: Sequence[str], size: int,
-                  max_rows: int = 4):
+                  max_rows: int = 4, canny: tuple[int, int] = CANNY_THRESHOLDS):
     """Rows: photos; columns: the photo, its canny edges, then each named variant's memoji."""
     import matplotlib.pyplot as plt
 
@@ -393,7 +449,7 @@ def memoji_figure(photo_folder: Path, reports: Mapping[str, BatchReport], names:
     fig, axes = plt.subplots(len(photos), columns, figsize=(1.9 * columns, 2.0 * len(photos)), squeeze=False)
     for row, (name, photo) in enumerate(photos):
         pictures = [prepare_photo(photo, size), edges[row]] + [outputs[n][row] for n in names]
-        titles = ["photo", "canny 70/230"] + list(names)
+        titles = ["photo", f"canny {canny[0]}/{canny[1]}"] + list(names)
         for ax, picture, title in zip(axes[row], pictures, titles):
             ax.imshow(picture)
             ax.axis("off")
@@ -421,5 +477,5 @@ __all__ = [
     "SOURCE_VARIANT", "avatar_caption", "base_label", "build_pipeline", "cost_table", "device", "export_kohya",
     "face_models", "load_clip", "load_heldout_style", "load_photos", "load_style_set", "loss_figure",
     "memoji_figure", "metric_records", "metric_table", "parse_thresholds", "photo_prompts", "quiet_diffusers",
-    "run_variants", "style_figure", "sweep_figure", "train_memoji_lora", "variants",
+    "run_variants", "sdxl_size_cost", "style_figure", "sweep_figure", "train_memoji_lora", "variants",
 ]

@@ -116,6 +116,26 @@ def base_signature(pipe: Any, name: str = "") -> BaseSignature:
                          tuple(int(e.config.hidden_size) for e in encoders), name)
 
 
+def frozen_fingerprint(pipe: Any, per_module: int = 2) -> str:
+    """sha256 of a few frozen base tensors (the first and last ``per_module // 2`` parameters by name of the UNet,
+    the VAE and each text encoder, as fp32): two bases with one signature but other weights (SDXL base vs
+    Samaritan-3D-Cartoon) differ here. Take it before any cast or adapter."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    modules = [("unet", pipe.unet), ("vae", getattr(pipe, "vae", None)),
+               *[(name, encoder) for name, encoder in text_encoders(pipe).items()]]
+    for module_name, module in modules:
+        if module is None:
+            continue
+        named = sorted((n, p) for n, p in module.named_parameters() if "lora_" not in n)
+        half = max(1, per_module // 2)
+        for name, tensor in named[:half] + named[-half:]:
+            digest.update(f"{module_name}.{name}".encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 # ---------------------------------------------------------------------------------------------------
 # adding adapters
 
@@ -293,5 +313,6 @@ def export_kohya(path: str | Path, target: str | Path) -> Path:
 
 
 __all__ = ["BaseSignature", "LoRABaseMismatchError", "LoRASpec", "TEXT_TARGETS", "UNET_TARGETS", "add_lora",
+           "frozen_fingerprint",
            "base_signature", "check_base", "export_kohya", "is_sdxl", "load_lora", "lora_layers", "read_metadata",
            "save_lora", "text_encoders"]

@@ -15,6 +15,8 @@ Like A1111, diffusers runs ``int(steps * strength)`` of the 50 DDIM steps (37 at
 Choices where the source is silent, stated: the photo is centre-cropped to a square before resizing (A1111's
 "just resize" would stretch it); canny runs on the RGB photo at the generation size, as sd-webui-controlnet's
 canny preprocessor calls ``cv2.Canny`` on the RGB array; the upscale is Lanczos; no negative prompt.
+Pass 1 runs at **1024 px** (SDXL's native size; A1111's API default is 512 and the source's payload sets no
+size, so what it ran at is not stated), and canny runs at that generation size, not at the photo's own size.
 """
 
 from __future__ import annotations

@@ -112,20 +112,29 @@ def measure(fn: Callable[[], Any], images_per_call: int, device: str | torch.dev
 
 class track_peak_memory:
     """``with track_peak_memory(device) as peak: ...`` then ``peak.mib``: the CUDA peak allocated (reset on entry)
-    or, on CPU, the sampled peak resident set size of this process over the block; ``peak.kind`` says which."""
+    or, on CPU, the sampled peak resident set size of this process over the block; ``peak.kind`` says which.
+    ``peak.increase_mib`` is the peak minus the value at entry (allocated or RSS): what the block itself added
+    — on CPU the process's RSS also holds the interpreter, libraries and every model loaded before."""
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
         self.mib = float("nan")
+        self.entry_mib = float("nan")
         self.kind = "cuda peak allocated" if self.device.type == "cuda" else "cpu peak RSS (sampled)"
         self._sampler: _RSSSampler | None = None
+
+    @property
+    def increase_mib(self) -> float:
+        return self.mib - self.entry_mib
 
     def __enter__(self) -> track_peak_memory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
+            self.entry_mib = torch.cuda.memory_allocated(self.device) / 2**20
         else:
             self._sampler = _RSSSampler().__enter__()
+            self.entry_mib = self._sampler.peak / 2**20
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -34,7 +34,8 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
-from toonlab.diffusion.lora import BaseSignature, LoRASpec, add_lora, base_signature, is_sdxl, save_lora, text_encoders
+from toonlab.diffusion.lora import (BaseSignature, LoRABaseMismatchError, LoRASpec, add_lora, base_signature,
+                                   frozen_fingerprint, is_sdxl, save_lora, text_encoders)
 from toonlab.train.loop import Task, Trainer, TrainConfig, TrainResult
 
 LR_SCHEDULES = ("constant", "constant_with_warmup", "cosine")
@@ -73,11 +74,12 @@ class LoRATrainConfig:
 
 
 def learning_rate_factor(schedule: str, step: int, total: int, warmup: int) -> float:
-    """diffusers' ``get_scheduler`` shapes as a pure function of the step (a resumed run needs no state)."""
+    """diffusers' ``get_scheduler`` shapes as a pure function of the step (a resumed run needs no state): the
+    warmup is ``step / warmup`` exactly as diffusers writes it, so step 0 trains at learning rate 0."""
     if schedule == "constant":
         return 1.0
     if step < warmup:
-        return (step + 1) / max(1, warmup)
+        return step / max(1, warmup)
     if schedule == "constant_with_warmup":
         return 1.0
     progress = (step - warmup) / max(1, total - warmup)
@@ -161,11 +163,15 @@ class LoRATask(Task):
     """
 
     def __init__(self, pipe: Any, config: LoRATrainConfig, total_steps: int, mixed_precision: str = "no",
-                 init_seed: int = 0) -> None:
+                 init_seed: int = 0, base: BaseSignature | None = None) -> None:
         from diffusers import DDPMScheduler
         from diffusers.training_utils import cast_training_params
 
         self.pipe, self.config, self.total_steps = pipe, config, total_steps
+        # The frozen base, recorded in every checkpoint: checkpoints hold only the adapters, so resuming them on
+        # another base (same shapes, other weights) would silently train a LoRA for neither.
+        self.base = base or base_signature(pipe)
+        self.base_digest = frozen_fingerprint(pipe)  # before the cast below
         self.sdxl = is_sdxl(pipe.unet)
         self.dtype = weight_dtype(mixed_precision)
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
@@ -194,6 +200,25 @@ class LoRATask(Task):
 
     def model_state(self, name: str, module: nn.Module) -> dict[str, torch.Tensor]:
         return {k: v for k, v in module.state_dict().items() if "lora_" in k}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"base": self.base.to_dict(), "base_sha256": self.base_digest}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Refuse a checkpoint of another base (signature or frozen weights); one written before the base was
+        recorded (no entry) is taken as is."""
+        unknown = set(state) - {"base", "base_sha256"}
+        if unknown:
+            raise ValueError(f"{type(self).__name__} got extra state {sorted(unknown)} it does not know")
+        if not state:
+            return
+        saved = BaseSignature.from_dict(state["base"])
+        if saved != self.base or state["base_sha256"] != self.base_digest:
+            raise LoRABaseMismatchError(
+                f"this LoRA checkpoint was trained on another base model: {saved.describe()} (frozen weights "
+                f"sha256 {state['base_sha256'][:12]}), but this run's base is {self.base.describe()} (frozen "
+                f"weights sha256 {self.base_digest[:12]}); resume with the checkpoint's base, or train into a "
+                "new folder")
 
     def load_model_state(self, name: str, module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
         expected = set(self.model_state(name, module))
@@ -321,7 +346,7 @@ def train_lora(pipe: Any, dataset: Dataset, config: LoRATrainConfig, train: Trai
         raise ValueError("EMA of a LoRA run is not supported: the loop would copy the whole base model")
     base = base_signature(pipe, base_name)  # before any cast or adapter
     task = LoRATask(pipe, config, total_steps=train.steps, mixed_precision=train.mixed_precision,
-                    init_seed=train.seed if init_seed is None else init_seed)
+                    init_seed=train.seed if init_seed is None else init_seed, base=base)
     trainer = Trainer(task, dataset, train, out_dir, callbacks=callbacks)
     result = trainer.fit()
     weights = Path(out_dir) / "pytorch_lora_weights.safetensors"

@@ -85,6 +85,10 @@ def tiny_sdxl_controlnet(config: TinySDConfig = TinySDConfig(), seed: int = 0, d
     one from SDXL base: the UNet's encoder copied, zero convolutions, a condition encoder that brings the
     edge image down to latent size (one stride-2 step here, for the two-level VAE; three for SD's VAE).
     Its own seed: a ControlNet trained from the tiny UNet, then perturbed so it is not a no-op copy."""
+    return _tiny_sdxl_controlnet(config, seed).to(device)
+
+
+def _tiny_sdxl_controlnet(config: TinySDConfig, seed: int):
     from diffusers import ControlNetModel
 
     unet = _tiny_sdxl_pipeline(config, seed).unet
@@ -97,7 +101,7 @@ def tiny_sdxl_controlnet(config: TinySDConfig = TinySDConfig(), seed: int = 0, d
         for module in [controlnet.controlnet_cond_embedding.conv_out, *controlnet.controlnet_down_blocks,
                        controlnet.controlnet_mid_block]:
             torch.nn.init.normal_(module.weight, std=0.02)
-    return controlnet.to(device)
+    return controlnet
 
 
 def _tiny_sdxl_pipeline(config: TinySDConfig, seed: int):
@@ -123,6 +127,107 @@ def _tiny_sdxl_pipeline(config: TinySDConfig, seed: int):
     return StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
                                      tokenizer=clip_tokenizer(END), tokenizer_2=clip_tokenizer("!"), unet=unet,
                                      scheduler=_sd_scheduler(), force_zeros_for_empty_prompt=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# SDXL base 1.0 at its real size, random weights: what a step costs does not depend on the weights' values, so
+# the cost of the real pipeline can be measured offline (stabilityai/stable-diffusion-xl-base-1.0's
+# unet/, vae/, text_encoder/ and text_encoder_2/ config.json, the fields that differ from diffusers' defaults).
+
+SDXL_UNET_CONFIG = dict(
+    sample_size=128, cross_attention_dim=2048, block_out_channels=(320, 640, 1280),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+    addition_embed_type="text_time", addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
+SDXL_VAE_CONFIG = dict(
+    block_out_channels=(128, 256, 512, 512), latent_channels=4, sample_size=1024, layers_per_block=2,
+    down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4, scaling_factor=0.13025)
+
+
+def sdxl_text_encoders_from_configs():
+    """SDXL's two text encoders (CLIP ViT-L/14's and OpenCLIP ViT-bigG/14's text towers), random weights."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    te1 = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                       num_hidden_layers=12, projection_dim=768))
+    te2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_size=1280, intermediate_size=5120,
+                                                     num_attention_heads=20, num_hidden_layers=32,
+                                                     projection_dim=1280, hidden_act="gelu"))
+    return te1, te2
+
+
+def sdxl_unet_from_configs():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(**SDXL_UNET_CONFIG)
+
+
+def sdxl_vae_from_configs():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(**SDXL_VAE_CONFIG)
+
+
+def sdxl_controlnet_from_configs(unet=None):
+    """``diffusers/controlnet-canny-sdxl-1.0``'s architecture: ``ControlNetModel.from_unet`` of SDXL base, random
+    weights. Built from the UNet's config alone (``load_weights_from_unet=False``), so the 10 GB fp32 UNet need
+    not be resident beside it: the UNet is made on the meta device when none is given."""
+    from accelerate import init_empty_weights
+    from diffusers import ControlNetModel
+
+    if unet is None:
+        with init_empty_weights():
+            unet = sdxl_unet_from_configs()
+    return ControlNetModel.from_unet(unet, load_weights_from_unet=False)
+
+
+def sdxl_from_configs(seed: int = 0, device: str | torch.device = "cpu"):
+    """A ``StableDiffusionXLPipeline`` of SDXL base's real configs with random weights (about 14 GB in fp32)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        te1, te2 = sdxl_text_encoders_from_configs()
+        unet, vae = sdxl_unet_from_configs(), sdxl_vae_from_configs()
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=clip_tokenizer(END),
+                                     tokenizer_2=clip_tokenizer("!"), unet=unet,
+                                     scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear",
+                                                                      beta_start=0.00085, beta_end=0.012))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+@dataclass(frozen=True)
+class SDXLParts:
+    """Builders of an SDXL pipeline's models, one at a time (so a cost measurement can hold one model in memory,
+    not all of them): ``real`` = SDXL base's configs, else the book's tiny SDXL. Random weights either way."""
+
+    real: bool = True
+    seed: int = 0
+
+    def _seeded(self, build):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return build()
+
+    def tokenizers(self):
+        return clip_tokenizer(END), clip_tokenizer("!")
+
+    def text_encoders(self):
+        if self.real:
+            return self._seeded(sdxl_text_encoders_from_configs)
+        pipe = _tiny_sdxl_pipeline(TinySDConfig(), self.seed)
+        return pipe.text_encoder, pipe.text_encoder_2
+
+    def unet(self):
+        return self._seeded(sdxl_unet_from_configs) if self.real else _tiny_sdxl_pipeline(TinySDConfig(), self.seed).unet
+
+    def controlnet(self):
+        return self._seeded(sdxl_controlnet_from_configs) if self.real else _tiny_sdxl_controlnet(TinySDConfig(), self.seed)
+
+    def vae(self):
+        return self._seeded(sdxl_vae_from_configs) if self.real else _tiny_sdxl_pipeline(TinySDConfig(), self.seed).vae
 
 
 # Only the diffusers-format components a pipeline loads, in full precision: the hub repositories also hold
