@@ -379,3 +379,31 @@ def test_reference_profiles_give_a_cell_longer_than_ci():
 
     assert default_cell_timeout("ci") == 1800
     assert all(default_cell_timeout(p) >= 3 * 3600 for p in ("cpu", "gpu", "full"))
+
+
+def test_a_chapters_own_exports_do_not_make_its_results_stale(book_root):
+    """Re-running chapter 03 rewrites its generator exports and their sha256: its results stay current, the
+    chapter that loads them (05) and a chapter with no relation to them see the change."""
+    from toonlab.book.chapters import code_fingerprint
+
+    add_chapter(book_root, "03_gan")
+    add_chapter(book_root, "05_inversion")
+    weights = book_root / "data" / "weights"
+    weights.mkdir()
+    (weights / "gan.safetensors").write_bytes(b"first")
+    registry = book_root / "data" / "registry.yaml"
+
+    def publish(content: bytes, sha: str) -> None:
+        (weights / "gan.safetensors").write_bytes(content)
+        registry.write_text("sources: {}\nweights:\n  gan_cpu:\n    file: data/weights/gan.safetensors\n"
+                            f"    sha256: {sha}\n    chapter: 03_gan\n")
+
+    publish(b"first", "aaa")
+    gan, inversion = discover(book_root / "notebooks")
+    before = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, inversion)}
+    publish(b"second", "bbb")
+    after = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, inversion)}
+    assert after["03_gan"] == before["03_gan"]
+    assert after["05_inversion"] != before["05_inversion"]
+    (book_root / "data" / "other.csv").write_text("a\n")  # any other data file still counts for every chapter
+    assert code_fingerprint(gan, {}, book_root) != after["03_gan"]

@@ -4,7 +4,7 @@ A chapter is ``notebooks/NN_name.ipynb``. Its executed copy ``book/chapters/NN_n
 its metadata, a fingerprint of everything the run depended on: the source notebook, the parameters the
 profile gives it, the ``lib/`` modules the notebook imports (directly or through other toonlab modules, found
 by reading their import statements), the library's data files and the committed data files (registry,
-manifests, small weights): its *code fingerprint*. The cache key adds the chapter's environment: the versions
+manifests, small weights — less the weights the chapter exports itself): its *code fingerprint*. The cache key adds the chapter's environment: the versions
 of the installed packages it imports and the manifests of the downloaded data sets its last run loaded
 (:mod:`toonlab.book.dependencies`). If nothing changed the chapter is skipped — so editing one chapter
 re-executes one chapter, and editing a shared module re-executes the chapters that import it.
@@ -29,6 +29,7 @@ from typing import Any
 CHAPTER_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 LIB_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
 DATA_SKIP_DIRS = {"cache"}
+REGISTRY_FILE = "registry.yaml"
 METADATA_KEY = "toonlab"
 PACKAGE = "toonlab"
 
@@ -172,6 +173,42 @@ def data_files(root: Path) -> list[Path]:
             if p.is_file() and not p.name.startswith(".") and not DATA_SKIP_DIRS.intersection(p.relative_to(data).parts)]
 
 
+def published_weights(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
+    """The ``weights:`` entries of data/registry.yaml that chapter ``chapter`` (``03_gan``) makes itself
+    (``chapter: 03_gan`` in the entry): its exports, which later chapters load."""
+    import yaml
+
+    path = root / "data" / REGISTRY_FILE
+    if not path.is_file():
+        return {}
+    weights = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("weights") or {}
+    return {name: entry for name, entry in weights.items()
+            if isinstance(entry, dict) and str(entry.get("chapter", "")) == chapter}
+
+
+def _hash_data(digest: "hashlib._Hash", chapter: Chapter, root: Path) -> None:
+    """The data part of a chapter's code fingerprint: every data file except the weights the chapter
+    exports itself. Re-running a chapter rewrites its exports and their sha256 in the registry; were they
+    hashed, the results it just made would read as stale. A chapter that *loads* them (05 loads 03's
+    generators) still hashes them, so its results go stale when they change."""
+    own = published_weights(chapter.stem, root)
+    own_files = {(root / str(entry.get("file", ""))).resolve() for entry in own.values()}
+    registry = (root / "data" / REGISTRY_FILE).resolve()
+    for path in sorted(data_files(root)):
+        if path.resolve() in own_files:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        if path.resolve() == registry and own:
+            import yaml
+
+            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            content["weights"] = {name: entry for name, entry in (content.get("weights") or {}).items()
+                                  if name not in own}
+            digest.update(hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).digest())
+        else:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+
+
 def code_fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str:
     """What the chapter's checkout gives it: notebook, parameters, the lib modules it imports, data files.
     Recorded with committed results to tell stale ones; the same on every machine."""
@@ -181,7 +218,7 @@ def code_fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -
     digest.update(b"lib\0")
     _hash_files(digest, root, chapter_lib_files(chapter, root))
     digest.update(b"data\0")
-    _hash_files(digest, root, data_files(root))
+    _hash_data(digest, chapter, root)
     return digest.hexdigest()
 
 
