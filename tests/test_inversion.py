@@ -536,3 +536,22 @@ if __name__ == "__main__":  # the fault-injection child: train, SIGKILL itself a
     torch.set_num_threads(1)
     train_resumable(Path(sys.argv[1]), sys.argv[2], callbacks=[KillAt(int(sys.argv[3]))])
 
+
+def test_the_reconstruction_table_carries_the_run_label_once(tmp_path):
+    """The chapter's table has no profile column of its own: ``run.table`` adds the label, once."""
+    from types import SimpleNamespace
+
+    from toonlab.chapters.inversion import Evaluation, results_table
+    from toonlab.results import ChapterRun
+
+    rows = [{"method": "mean latent", "space": "w", "mse": 0.1, "perceptual": 0.2, "attributes": 0.5, "clip_i": 0.7,
+             "s/image": 0.01, "trainable parameters": 0, "train s (this run)": None}]
+    models = SimpleNamespace(labels={"lpips": "LPIPS-toon", "clip": "ToonCLIP"})
+    table = results_table(Evaluation(rows, {}, torch.zeros(1, 3, 16, 16)), models)
+    assert list(table.columns) == ["method", "space", "MSE", "LPIPS-toon", "attribute agreement",
+                                   "CLIP-I to input (ToonCLIP)", "s/image", "trainable parameters",
+                                   "train s (this run)"]
+    run = ChapterRun("05_inversion", {"profile": "cpu"}, weights="committed cpu generators", root=tmp_path)
+    shown = run.table("reconstruction_stylegan2", table)
+    assert list(shown.columns) == [run.label, *table.columns]
+    assert shown[run.label].tolist() == ["cpu"]

@@ -472,15 +472,14 @@ def evaluate(inverters: Mapping[str, Inverter], images: torch.Tensor, models: Fr
     return Evaluation(rows, reconstructions, images.cpu())
 
 
-def results_table(evaluation: Evaluation, models: FrozenModels, label: str):
-    """The metric set, one row per method, with the perceptual and CLIP models named in the headers."""
+def results_table(evaluation: Evaluation, models: FrozenModels):
+    """The metric set, one row per method, with the perceptual and CLIP models named in the headers. No
+    profile column: ``run.table`` labels the saved and displayed table with the run's label."""
     import pandas as pd
 
-    frame = pd.DataFrame(evaluation.rows).rename(columns={
+    return pd.DataFrame(evaluation.rows).rename(columns={
         "mse": "MSE", "perceptual": models.labels["lpips"], "attributes": "attribute agreement",
         "clip_i": f"CLIP-I to input ({models.labels['clip']})"})
-    frame.insert(0, "profile", label)
-    return frame
 
 
 def records(frame: Any) -> list[dict[str, Any]]:
@@ -555,7 +554,7 @@ def bug_table(table: Any, trained: Trained):
     for name in names:
         row = table[table["method"] == name].iloc[0].to_dict()
         last = trained.fits[name].result.history.last()
-        rows.append({"clip_grad": name.endswith("fixed)"), **{k: row[k] for k in row if k not in ("profile", "space")},
+        rows.append({"clip_grad": name.endswith("fixed)"), **{k: row[k] for k in row if k != "space"},
                      **{f"final {k}": v for k, v in last.items() if k.startswith("clip")}})
     return pd.DataFrame(rows)
 
