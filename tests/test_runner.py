@@ -191,13 +191,13 @@ def test_results_overview_lists_reference_and_smoke_runs(book_root):
 
 
 def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
-    from toonlab.book import dependencies
+    from toonlab.book import dependencies, imports
 
     (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml  # a lazy import counts too\n")
     (book_root / "lib/toonlab/module.py").write_text("from .helper import f\nVALUE = 1\n")
     add_chapter(book_root, "01_demo", ["import numpy as np", "%matplotlib inline\nfrom toonlab.module import VALUE"])
     chapter = discover(book_root / "notebooks")[0]
-    modules = dependencies.third_party_modules(dependencies.notebook_imports(chapter.source), book_root)
+    modules = dependencies.third_party_modules(imports.notebook_imports(chapter.source), book_root)
     assert {"numpy", "yaml", "IPython"} <= modules and "toonlab" not in modules
     packages = dependencies.chapter_packages(chapter.source, book_root)
     assert packages["numpy"] and packages["pyyaml"] and "python" in packages
@@ -212,12 +212,12 @@ def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
 
 
 def test_ipython_syntax_does_not_hide_a_cells_imports(book_root):
-    from toonlab.book import dependencies
+    from toonlab.book import imports
 
     add_chapter(book_root, "01_demo", ["files = !ls\nimport yaml", "np?\nimport numpy as np",
                                        "%%time\nimport PIL.Image", "%matplotlib inline\nfrom packaging import version"])
-    imports = dependencies.notebook_imports(discover(book_root / "notebooks")[0].source)
-    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= imports
+    found = imports.notebook_imports(discover(book_root / "notebooks")[0].source)
+    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= found
 
 
 def test_source_manifest_digests_hash_only_the_named_sources_under_root(book_root, monkeypatch):
@@ -362,6 +362,24 @@ def test_chapter_fingerprint_follows_imports_transitively_and_only_them(tmp_path
         (lib / relative).write_text(source)
     found = {p.relative_to(lib).as_posix() for p in imported_lib_files(["from toonlab import a\nimport toonlab.lazy"], tmp_path)}
     assert found == {"__init__.py", "a.py", "pkg/__init__.py", "pkg/b.py", "c.py", "lazy/__init__.py", "lazy/impl.py"}
+
+
+def test_the_fingerprint_and_the_package_versions_walk_the_same_imports(book_root):
+    """One walker for both: a module reached through a relative import is hashed into the fingerprint, as
+    its third-party imports are looked up for the package versions."""
+    from toonlab.book import dependencies
+    from toonlab.book.chapters import chapter_lib_files, code_fingerprint
+
+    (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml\n")
+    (book_root / "lib/toonlab/module.py").write_text("from .helper import f\nVALUE = 1\n")
+    add_chapter(book_root, "01_demo", ["from toonlab.module import VALUE"])
+    chapter = discover(book_root / "notebooks")[0]
+    lib = book_root / "lib/toonlab"
+    assert {lib / "helper.py", lib / "module.py"} <= set(chapter_lib_files(chapter, book_root))
+    assert "yaml" in dependencies.third_party_modules({"toonlab.module"}, book_root)
+    before = code_fingerprint(chapter, {"seed": 0}, book_root)
+    (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml\n    return 2\n")
+    assert code_fingerprint(chapter, {"seed": 0}, book_root) != before
 
 
 def test_real_chapters_depend_on_their_own_modules_not_on_other_chapters_or_the_book_tooling():
