@@ -147,6 +147,36 @@ def test_scaffold_has_standard_cells_and_refuses_to_overwrite(tmp_path):
         new_chapter("demo", "Demo", tmp_path)
 
 
+def test_scaffold_creates_the_chapter_module_the_conventions_ask_for(book_root, capsys):
+    """``python -m toonlab.book new`` writes lib/toonlab/chapters/<name>.py (docstring naming the chapter and
+    its steps, ``CHAPTER``), imported by the new notebook as ``chapter``; it overwrites nothing."""
+    import ast
+    import importlib.util
+
+    from toonlab.book.__main__ import main
+
+    assert main(["new", "06_demo", "Demo things"]) == 0
+    module_path = book_root / "lib/toonlab/chapters/demo.py"
+    assert f"created {book_root / 'notebooks/06_demo.ipynb'} and {module_path}" in capsys.readouterr().out
+    docstring = ast.get_docstring(ast.parse(module_path.read_text()))
+    assert docstring.startswith("Chapter 06 — Demo things") and "steps the notebook calls" in docstring
+    spec = importlib.util.spec_from_file_location("scaffolded_demo", module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.CHAPTER == "06_demo"
+    validation = nbformat.read(book_root / "notebooks/06_demo.ipynb", as_version=4).cells[4].source
+    assert validation.startswith("from toonlab.chapters import demo as chapter\n")
+    assert 'ChapterRun(chapter.CHAPTER, params' in validation and "show_reference(chapter.CHAPTER," in validation
+
+    (book_root / "notebooks/06_demo.ipynb").unlink()  # the module is left: nothing is written
+    assert main(["new", "06_demo", "Demo things"]) == 2
+    assert "demo.py exists" in capsys.readouterr().err and not (book_root / "notebooks/06_demo.ipynb").exists()
+    assert main(["new", "09_3d", "3D"]) == 2
+    assert "'3d' is not a Python identifier; pass one with --module" in capsys.readouterr().err
+    assert main(["new", "09_3d", "3D", "--module", "shape3d"]) == 0
+    assert (book_root / "lib/toonlab/chapters/shape3d.py").is_file()
+
+
 def test_notebook_opened_on_its_own_runs_bootstrap_and_parameter_cells(tmp_path, monkeypatch):
     """No papermill: the defaults (profile `full`) validate, and a bad edit gives a clear error."""
     from nbclient import NotebookClient
