@@ -147,6 +147,36 @@ def test_scaffold_has_standard_cells_and_refuses_to_overwrite(tmp_path):
         new_chapter("demo", "Demo", tmp_path)
 
 
+def test_scaffold_creates_the_chapter_module_the_conventions_ask_for(book_root, capsys):
+    """``python -m toonlab.book new`` writes lib/toonlab/chapters/<name>.py (docstring naming the chapter and
+    its steps, ``CHAPTER``), imported by the new notebook as ``chapter``; it overwrites nothing."""
+    import ast
+    import importlib.util
+
+    from toonlab.book.__main__ import main
+
+    assert main(["new", "06_demo", "Demo things"]) == 0
+    module_path = book_root / "lib/toonlab/chapters/demo.py"
+    assert f"created {book_root / 'notebooks/06_demo.ipynb'} and {module_path}" in capsys.readouterr().out
+    docstring = ast.get_docstring(ast.parse(module_path.read_text()))
+    assert docstring.startswith("Chapter 06 — Demo things") and "steps the notebook calls" in docstring
+    spec = importlib.util.spec_from_file_location("scaffolded_demo", module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.CHAPTER == "06_demo"
+    validation = nbformat.read(book_root / "notebooks/06_demo.ipynb", as_version=4).cells[4].source
+    assert validation.startswith("from toonlab.chapters import demo as chapter\n")
+    assert 'ChapterRun(chapter.CHAPTER, params' in validation and "show_reference(chapter.CHAPTER," in validation
+
+    (book_root / "notebooks/06_demo.ipynb").unlink()  # the module is left: nothing is written
+    assert main(["new", "06_demo", "Demo things"]) == 2
+    assert "demo.py exists" in capsys.readouterr().err and not (book_root / "notebooks/06_demo.ipynb").exists()
+    assert main(["new", "09_3d", "3D"]) == 2
+    assert "'3d' is not a Python identifier; pass one with --module" in capsys.readouterr().err
+    assert main(["new", "09_3d", "3D", "--module", "shape3d"]) == 0
+    assert (book_root / "lib/toonlab/chapters/shape3d.py").is_file()
+
+
 def test_notebook_opened_on_its_own_runs_bootstrap_and_parameter_cells(tmp_path, monkeypatch):
     """No papermill: the defaults (profile `full`) validate, and a bad edit gives a clear error."""
     from nbclient import NotebookClient
@@ -191,13 +221,13 @@ def test_results_overview_lists_reference_and_smoke_runs(book_root):
 
 
 def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
-    from toonlab.book import dependencies
+    from toonlab.book import dependencies, imports
 
     (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml  # a lazy import counts too\n")
     (book_root / "lib/toonlab/module.py").write_text("from .helper import f\nVALUE = 1\n")
     add_chapter(book_root, "01_demo", ["import numpy as np", "%matplotlib inline\nfrom toonlab.module import VALUE"])
     chapter = discover(book_root / "notebooks")[0]
-    modules = dependencies.third_party_modules(dependencies.notebook_imports(chapter.source), book_root)
+    modules = dependencies.third_party_modules(imports.notebook_imports(chapter.source), book_root)
     assert {"numpy", "yaml", "IPython"} <= modules and "toonlab" not in modules
     packages = dependencies.chapter_packages(chapter.source, book_root)
     assert packages["numpy"] and packages["pyyaml"] and "python" in packages
@@ -212,12 +242,12 @@ def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
 
 
 def test_ipython_syntax_does_not_hide_a_cells_imports(book_root):
-    from toonlab.book import dependencies
+    from toonlab.book import imports
 
     add_chapter(book_root, "01_demo", ["files = !ls\nimport yaml", "np?\nimport numpy as np",
                                        "%%time\nimport PIL.Image", "%matplotlib inline\nfrom packaging import version"])
-    imports = dependencies.notebook_imports(discover(book_root / "notebooks")[0].source)
-    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= imports
+    found = imports.notebook_imports(discover(book_root / "notebooks")[0].source)
+    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= found
 
 
 def test_source_manifest_digests_hash_only_the_named_sources_under_root(book_root, monkeypatch):
@@ -362,6 +392,24 @@ def test_chapter_fingerprint_follows_imports_transitively_and_only_them(tmp_path
         (lib / relative).write_text(source)
     found = {p.relative_to(lib).as_posix() for p in imported_lib_files(["from toonlab import a\nimport toonlab.lazy"], tmp_path)}
     assert found == {"__init__.py", "a.py", "pkg/__init__.py", "pkg/b.py", "c.py", "lazy/__init__.py", "lazy/impl.py"}
+
+
+def test_the_fingerprint_and_the_package_versions_walk_the_same_imports(book_root):
+    """One walker for both: a module reached through a relative import is hashed into the fingerprint, as
+    its third-party imports are looked up for the package versions."""
+    from toonlab.book import dependencies
+    from toonlab.book.chapters import chapter_lib_files, code_fingerprint
+
+    (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml\n")
+    (book_root / "lib/toonlab/module.py").write_text("from .helper import f\nVALUE = 1\n")
+    add_chapter(book_root, "01_demo", ["from toonlab.module import VALUE"])
+    chapter = discover(book_root / "notebooks")[0]
+    lib = book_root / "lib/toonlab"
+    assert {lib / "helper.py", lib / "module.py"} <= set(chapter_lib_files(chapter, book_root))
+    assert "yaml" in dependencies.third_party_modules({"toonlab.module"}, book_root)
+    before = code_fingerprint(chapter, {"seed": 0}, book_root)
+    (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml\n    return 2\n")
+    assert code_fingerprint(chapter, {"seed": 0}, book_root) != before
 
 
 def test_real_chapters_depend_on_their_own_modules_not_on_other_chapters_or_the_book_tooling():

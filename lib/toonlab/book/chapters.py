@@ -17,7 +17,6 @@ the data cache differs between machines, and the package versions are pinned by 
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
@@ -25,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from toonlab.book import imports
 
 CHAPTER_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 LIB_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
@@ -83,86 +84,24 @@ def lib_files(root: Path) -> list[Path]:
     return [p for p in lib.rglob("*") if p.is_file() and p.suffix in LIB_SUFFIXES and "__pycache__" not in p.parts]
 
 
-def _module_file(lib: Path, module: str) -> Path | None:
-    """``toonlab.a.b`` -> ``lib/toonlab/a/b.py`` or ``.../b/__init__.py``; None when it is no module file."""
-    parts = module.split(".")
-    if parts[0] != PACKAGE:
-        return None
-    base = lib.joinpath(*parts[1:]) if len(parts) > 1 else lib
-    for candidate in (base.with_suffix(".py") if len(parts) > 1 else None, base / "__init__.py"):
-        if candidate is not None and candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported_modules(source: str) -> set[str]:
-    """Every toonlab module an import statement anywhere in ``source`` names (also those inside functions);
-    ``from toonlab.x import y`` names both ``toonlab.x`` and, in case ``y`` is a submodule, ``toonlab.x.y``."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in names if name == PACKAGE or name.startswith(PACKAGE + ".")}
-
-
-def _lazy_exports(source: str) -> set[str]:
-    """Modules a package loads on attribute access (``toonlab.data``'s ``_EXPORTS = {name: module}``)."""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_EXPORTS" for t in node.targets):
-            try:
-                exports = ast.literal_eval(node.value)
-            except ValueError:
-                return set()
-            return {module for module in exports.values() if isinstance(module, str)}
-    return set()
-
-
 def imported_lib_files(sources: Iterable[str], root: Path) -> list[Path]:
-    """The ``lib/toonlab`` modules that code ``sources`` import, transitively, with their parent packages.
+    """The ``lib/toonlab`` modules that code ``sources`` import, transitively, with their parent packages
+    (:func:`toonlab.book.imports.walk`, in this checkout's ``lib/`` only: the fingerprint hashes its files).
 
     Read from the import statements (nothing is imported), including imports inside functions, so it is a
     superset of what one run executes — what the fingerprint needs: a change to any of these files may
     change the chapter's numbers, a change elsewhere cannot.
     """
-    lib = root / "lib" / PACKAGE
-    pending = [m for source in sources for m in _imported_modules(source)]
-    seen: set[str] = set()
-    files: set[Path] = set()
-    while pending:
-        module = pending.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        parts = module.split(".")
-        pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # importing a.b.c runs a and a.b
-        path = _module_file(lib, module)
-        if path is None:
-            continue
-        files.add(path)
-        source = path.read_text()
-        pending.extend(_imported_modules(source))
-        pending.extend(_lazy_exports(source))
-    return sorted(files)
+    modules = set().union(*(imports.imported_names(source) for source in sources))
+    return sorted(imports.walk(modules, [root / "lib"]).files.values())
 
 
 def chapter_lib_files(chapter: Chapter, root: Path) -> list[Path]:
     """What of ``lib/`` a chapter depends on: the modules its notebook imports (transitively) and every
     non-Python file of the library (registries, configs: small, and read by name rather than imported)."""
-    notebook = json.loads(chapter.source.read_text())
-    code = ["".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
-    sources = [_strip_magics(source) for source in code]
-    modules = imported_lib_files(sources, root)
+    modules = imports.walk(imports.notebook_imports(chapter.source), [root / "lib"]).files.values()
     others = [p for p in lib_files(root) if p.suffix != ".py"]
     return sorted(set(modules) | set(others))
-
-
-def _strip_magics(source: str) -> str:
-    """Notebook cells may hold IPython magics and shell escapes, which are not Python."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def data_files(root: Path) -> list[Path]:
