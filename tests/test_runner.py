@@ -455,3 +455,37 @@ def test_a_chapters_own_exports_do_not_make_its_results_stale(book_root):
     assert after["05_inversion"] != before["05_inversion"]
     (book_root / "data" / "other.csv").write_text("a\n")  # any other data file still counts for every chapter
     assert code_fingerprint(gan, {}, book_root) != after["03_gan"]
+
+
+def test_a_data_set_for_other_chapters_does_not_make_results_stale(book_root):
+    """A source whose registry entry names its chapters (``chapters: [08_fewshot]``) counts only for them."""
+    from toonlab.book.chapters import code_fingerprint
+
+    add_chapter(book_root, "03_gan")
+    add_chapter(book_root, "08_fewshot")
+    gan, fewshot = discover(book_root / "notebooks")
+    before = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, fewshot)}
+    (book_root / "data" / "dreambench").mkdir()
+    (book_root / "data" / "dreambench" / "00.jpg").write_bytes(b"image")
+    (book_root / "data" / "manifests").mkdir()
+    (book_root / "data" / "manifests" / "dreambench.csv").write_text("file\n00.jpg\n")
+    (book_root / "data" / "registry.yaml").write_text(
+        "sources: {}\ndreambench:\n  manifest: manifests/dreambench.csv\n  chapters: [08_fewshot]\n")
+    after = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, fewshot)}
+    assert after["08_fewshot"] != before["08_fewshot"]
+    assert after["03_gan"] == before["03_gan"]
+    (book_root / "data" / "dreambench" / "00.jpg").write_bytes(b"another image")
+    assert code_fingerprint(gan, {}, book_root) == before["03_gan"]
+    assert code_fingerprint(fewshot, {}, book_root) != after["08_fewshot"]
+    (book_root / "data" / "registry.yaml").write_text("sources: {emoji: {}}\ndreambench:\n  chapters: [08_fewshot]\n")
+    assert code_fingerprint(gan, {}, book_root) != before["03_gan"]  # the rest of the registry still counts
+
+
+def test_a_chapter_loading_a_source_that_does_not_name_it_fails(book_root):
+    add_chapter(book_root, "01_demo", ['from toonlab.paths import note_source_used; note_source_used("dreambench")'])
+    (book_root / "data" / "registry.yaml").write_text("sources: {}\ndreambench:\n  chapters: [08_fewshot]\n")
+    with pytest.raises(ChapterFailed, match="add '01_demo' to that list"):
+        run("ci", root=book_root, echo=quiet)
+    assert not (book_root / "book/chapters/01_demo.ipynb").exists()
+    (book_root / "data" / "registry.yaml").write_text("sources: {}\ndreambench:\n  chapters: [08_fewshot, 01_demo]\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]

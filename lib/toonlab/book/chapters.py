@@ -112,35 +112,62 @@ def data_files(root: Path) -> list[Path]:
             if p.is_file() and not p.name.startswith(".") and not DATA_SKIP_DIRS.intersection(p.relative_to(data).parts)]
 
 
-def published_weights(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
-    """The ``weights:`` entries of data/registry.yaml that chapter ``chapter`` (``03_gan``) makes itself
-    (``chapter: 03_gan`` in the entry): its exports, which later chapters load."""
+def _registry(root: Path) -> dict[str, Any]:
     import yaml
 
     path = root / "data" / REGISTRY_FILE
-    if not path.is_file():
-        return {}
-    weights = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("weights") or {}
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+
+def published_weights(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
+    """The ``weights:`` entries of data/registry.yaml that chapter ``chapter`` (``03_gan``) makes itself
+    (``chapter: 03_gan`` in the entry): its exports, which later chapters load."""
+    weights = _registry(root).get("weights") or {}
     return {name: entry for name, entry in weights.items()
             if isinstance(entry, dict) and str(entry.get("chapter", "")) == chapter}
 
 
+def other_chapters_sources(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
+    """The data sources of data/registry.yaml that declare the chapters loading them (``chapters: [08_fewshot]``)
+    and do not name ``chapter``. The book runner checks the declaration: a chapter that loads a source which
+    does not name it fails (:func:`check_sources_declared`)."""
+    return {name: entry for name, entry in _registry(root).items()
+            if name != "weights" and isinstance(entry, dict) and "chapters" in entry
+            and chapter not in (entry.get("chapters") or [])}
+
+
+def check_sources_declared(chapter: str, used: Iterable[str], root: Path) -> None:
+    """Refuse a run that loaded a data source whose ``chapters:`` list leaves the chapter out: that list keeps
+    the source's files out of the chapter's fingerprint, so its results would not go stale when they change."""
+    wrong = sorted(set(used) & set(other_chapters_sources(chapter, root)))
+    if wrong:
+        raise ValueError(f"{chapter} loaded data source(s) {wrong}, whose `chapters:` list in data/registry.yaml does "
+                         f"not name it; add {chapter!r} to that list")
+
+
 def _hash_data(digest: "hashlib._Hash", chapter: Chapter, root: Path) -> None:
-    """The data part of a chapter's code fingerprint: every data file except the weights the chapter
-    exports itself. Re-running a chapter rewrites its exports and their sha256 in the registry; were they
-    hashed, the results it just made would read as stale. A chapter that *loads* them (05 loads 03's
-    generators) still hashes them, so its results go stale when they change."""
+    """The data part of a chapter's code fingerprint: every data file, except
+
+    - the weights the chapter exports itself: re-running a chapter rewrites its exports and their sha256 in
+      the registry; were they hashed, the results it just made would read as stale. A chapter that *loads*
+      them (05 loads 03's generators) still hashes them, so its results go stale when they change;
+    - the data sources that declare other chapters as their only users (``chapters:``, checked when a chapter
+      runs): their registry entries, ``data/<name>/`` and their manifest. A data set added for chapter 08
+      does not make chapter 03's results stale.
+    """
     own = published_weights(chapter.stem, root)
-    own_files = {(root / str(entry.get("file", ""))).resolve() for entry in own.values()}
+    others = other_chapters_sources(chapter.stem, root)
+    skip = {(root / str(entry.get("file", ""))).resolve() for entry in own.values()}
+    skip |= {(root / "data" / str(entry["manifest"])).resolve() for entry in others.values() if entry.get("manifest")}
+    skip_dirs = {(root / "data" / name).resolve() for name in others}
     registry = (root / "data" / REGISTRY_FILE).resolve()
     for path in sorted(data_files(root)):
-        if path.resolve() in own_files:
+        resolved = path.resolve()
+        if resolved in skip or any(folder in resolved.parents for folder in skip_dirs):
             continue
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        if path.resolve() == registry and own:
-            import yaml
-
-            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if resolved == registry:  # parsed: the entries left out above, and comments, do not count
+            content = {name: entry for name, entry in _registry(root).items() if name not in others}
             content["weights"] = {name: entry for name, entry in (content.get("weights") or {}).items()
                                   if name not in own}
             digest.update(hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).digest())
