@@ -66,8 +66,8 @@ def edit_success(before: torch.Tensor, after: torch.Tensor) -> dict[str, float]:
     if before.shape != after.shape:
         raise MetricInputError(f"{len(before)} originals but {len(after)} edits")
     eligible = ~before
-    success = float(after[eligible].float().mean()) if eligible.any() else float("nan")
-    return {"success": success, "eligible": int(eligible.sum()), "present_after": float(after.float().mean())}
+    success = float(after[eligible].double().mean()) if eligible.any() else float("nan")
+    return {"success": success, "eligible": int(eligible.sum()), "present_after": float(after.double().mean())}
 
 
 def clip_judge(clip: Any, images: torch.Tensor, source: str, target: str) -> torch.Tensor:
