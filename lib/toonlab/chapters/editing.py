@@ -535,7 +535,7 @@ def per_image_strength(generator: LoadedGenerator, models: FrozenModels, specs: 
     return rows, chosen
 
 
-def frontier_table(sweep_frame: Any, strength_rows: Sequence[Mapping[str, Any]], label: str):
+def frontier_table(sweep_frame: Any, strength_rows: Sequence[Mapping[str, Any]]):
     """Does a per-image strength beat the best single global c at equal preservation? For each prompt and
     per-image method: its success and LPIPS; the text-delta sweep's success interpolated at that LPIPS; and
     the best swept c whose LPIPS is no higher (the same preservation budget)."""
@@ -550,7 +550,7 @@ def frontier_table(sweep_frame: Any, strength_rows: Sequence[Mapping[str, Any]],
                      "LPIPS": row["LPIPS"], "global-c curve at this LPIPS": interpolated,
                      "gain over the curve": row["edit success"] - interpolated,
                      "best global c within this LPIPS": best.get("c"),
-                     "its success": best.get("edit success"), "profile": label})
+                     "its success": best.get("edit success")})
     return pd.DataFrame(rows)
 
 
