@@ -316,3 +316,18 @@ def test_an_unknown_edit_name_is_refused():
 def test_interfacegan_needs_both_classes():
     with pytest.raises(EditInputError, match="with and without"):
         interfacegan_direction(torch.randn(10, 4), torch.ones(10, dtype=torch.bool))
+
+
+def test_the_sweep_gif_goes_there_and_back_and_shows_a_still_where_it_cannot_animate(tmp_path):
+    from PIL import Image
+
+    from toonlab.chapters.editing import TEXT_DELTA, GifView, Sweep, write_gif
+
+    strips = torch.rand(5, 3, 3, 8, 8, generator=torch.Generator().manual_seed(0))  # 5 values of c, 3 latents
+    path = write_gif(Sweep([], {("glasses", TEXT_DELTA): strips}, strips[0], {}), "glasses", tmp_path / "sweep.gif",
+                     images=2, size=16)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 8 and gif.size == (32, 16)  # 0 .. 4 and back to 1: 5 + 3 frames, 2 latents wide
+    bundle = GifView(path, "sweep")._repr_mimebundle_()
+    assert bundle["text/html"].startswith('<img src="data:image/gif;base64,') and bundle["image/png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.gif"]  # written atomically, nothing left beside it

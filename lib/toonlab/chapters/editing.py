@@ -17,9 +17,10 @@ The steps the notebook calls, in order:
 * :func:`train_mapper` — chapter 05's CSLA mapper, through the same training code (cached, resumable);
 * :func:`test_latents` — the held-out latents every method edits;
 * :func:`find_directions`, :func:`direction_table` — the four finders per prompt, timed;
-* :func:`sweep`, :func:`sweep_table`, :func:`curves_figure`, :func:`strip_figure`, :func:`write_gif`;
-* :func:`train_optimal_c`, :func:`per_image_strength`, :func:`frontier_table` — the optimal-c layer and
-  the line search against the best global c;
+* :func:`sweep`, :func:`sweep_table`, :func:`strip_figure`, :func:`write_gif` (shown by :class:`GifView`),
+  :func:`grid_figure` — one global c for all images, from 0 to 0.8;
+* :func:`train_optimal_c`, :func:`per_image_strength`, :func:`curves_figure`, :func:`frontier_table` — the
+  optimal-c layer and the line search against the best global c;
 * :func:`method_table`, :func:`reported_table` — choices, and the sources' published numbers.
 """
 
@@ -621,6 +622,28 @@ def write_gif(result: Sweep, edit: str, path: str | Path, images: int = 4, metho
     return path
 
 
+class GifView:
+    """A GIF for the notebook and the book: animated in HTML (an ``<img>`` with the GIF inline), and its
+    middle frame (c = 0.8, the turning point of the sweep) as a PNG where animation cannot go (the PDF)."""
+
+    def __init__(self, path: str | Path, alt: str = "") -> None:
+        self.path, self.alt = Path(path), alt
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import base64
+        import io
+
+        from PIL import Image
+
+        data = self.path.read_bytes()
+        with Image.open(io.BytesIO(data)) as gif:
+            gif.seek(gif.n_frames // 2)
+            still = io.BytesIO()
+            gif.convert("RGB").save(still, format="PNG")
+        html = f'<img src="data:image/gif;base64,{base64.b64encode(data).decode()}" alt="{self.alt}"/>'
+        return {"text/html": html, "image/png": base64.b64encode(still.getvalue()).decode(), "text/plain": self.alt}
+
+
 def grid_figure(result: Sweep, specs: Sequence[EditSpec], c_index: int = -1, image: int = 0):
     """Method x prompt at one c (default the largest), one test latent, with the original beside."""
     import matplotlib.pyplot as plt
@@ -686,7 +709,7 @@ def records(frame: Any) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "C_MAX", "CHAPTER", "CELEBRITYLOOK_PROMPTS", "ClipOptimisationConfig", "Directions", "EditSpec", "FrozenModels",
+    "C_MAX", "CHAPTER", "CELEBRITYLOOK_PROMPTS", "ClipOptimisationConfig", "Directions", "EditSpec", "FrozenModels", "GifView",
     "LoadedGenerator", "METHODS", "REPORTED", "SOURCES", "Sweep", "TEXT_DELTA", "TrainSettings", "avatar_edits",
     "best_global_c", "build_models", "check_source", "curves_figure", "describe_generator", "device",
     "direction_table", "edit_specs", "find_directions", "frontier_table", "grid_figure", "load_generator",
