@@ -45,7 +45,7 @@ from toonlab.inversion.generator import InversionGenerator
 from toonlab.inversion.losses import to_unit
 from toonlab.metrics.editing import (AttributeTest, attribute_present, clip_judge, directional_clip, edit_success,
                                      success_at_preservation, untouched_agreement)
-from toonlab.metrics.inversion import perceptual_distance
+from toonlab.metrics.inversion import face_identity, perceptual_distance
 from toonlab.metrics.perceptual_toon import build_perceptual_distance
 from toonlab.metrics.toon_features import heldout_table, load_toon_features
 from toonlab.paths import cache_dir
@@ -64,13 +64,13 @@ TEXT_DELTA = METHODS[0]
 CELEBRITYLOOK_PROMPTS = ("man with glasses", "blond woman with sunglasses", "fat man with beard", "asian with pink wig")
 CELEBRITYLOOK_SOURCE = "a face"
 # Published numbers to cite beside ours (never in a row with them)
-REPORTED = (
-    ("StyleCLIP (global directions)", "directional CLIP", 0.13, "CelebA-HQ, pretrained CLIP (as cited by StyleGAN-NADA)"),
-    ("StyleCLIP (global directions)", "ID similarity", 0.35, "CelebA-HQ, ArcFace identity similarity"),
-    ("StyleGAN-NADA", "directional CLIP", 0.16, "CelebA-HQ, pretrained CLIP"),
-    ("StyleGAN-NADA", "ID similarity", 0.42, "CelebA-HQ, ArcFace identity similarity"),
-    ("StyleCLIP latent optimisation", "seconds per edit", 98.0, "StyleCLIP paper, one GPU, 1024 px FFHQ"),
-    ("StyleCLIP latent mapper", "seconds per edit", 0.075, "StyleCLIP paper, one GPU, 1024 px FFHQ"),
+REPORTED = (  # as issue 15 cites them; CelebA-HQ faces, pretrained CLIP, identity by a face-recognition network
+    ("StyleCLIP", "directional CLIP", 0.13, "CelebA-HQ, pretrained OpenAI CLIP"),
+    ("StyleCLIP", "ID similarity", 0.35, "CelebA-HQ, face-recognition identity similarity"),
+    ("StyleGAN-NADA", "directional CLIP", 0.16, "CelebA-HQ, pretrained OpenAI CLIP"),
+    ("StyleGAN-NADA", "ID similarity", 0.42, "CelebA-HQ, face-recognition identity similarity"),
+    ("StyleCLIP latent optimisation", "seconds per edit", 98.0, "StyleCLIP paper, one GPU, 1024 px FFHQ generator"),
+    ("StyleCLIP latent mapper", "seconds per edit", 0.075, "StyleCLIP paper, one GPU, 1024 px FFHQ generator"),
 )
 
 
@@ -378,8 +378,9 @@ def find_directions(generator: LoadedGenerator, mapper: torch.nn.Module, models:
 
         start = time.perf_counter()
         target_embedding = models.clip.encode_text([spec.target])[0]
-        optimised = clip_optimisation(latents, lambda w: models.clip.encode_image(to_unit(wplus(w))), target_embedding,
-                                      optimisation)
+        # in chunks: a backward pass through the generator at 1024 px holds a lot of memory per image
+        optimised = torch.cat([clip_optimisation(chunk, lambda w: models.clip.encode_image(to_unit(wplus(w))),
+                                                 target_embedding, optimisation) for chunk in latents.split(8)])
         out.per_image_s[spec.name, "StyleCLIP optimisation"] = (time.perf_counter() - start) / len(latents)
         out.setup_s[spec.name, "StyleCLIP optimisation"] = 0.0
         out.directions[spec.name, "StyleCLIP optimisation"] = match_norm(optimised - latents, delta)
@@ -411,7 +412,8 @@ def direction_table(directions: Directions, specs: Sequence[EditSpec]):
 
 def score_edits(spec: EditSpec, models: FrozenModels, originals: torch.Tensor, edited: torch.Tensor,
                 before: torch.Tensor) -> dict[str, float]:
-    """Edit success, directional CLIP, LPIPS(-toon) to the original and untouched-attribute agreement."""
+    """Edit success, directional CLIP, LPIPS(-toon) to the original, and untouched-attribute agreement
+    (avatars) or dlib face identity (faces)."""
     after = labels_of(spec, models, edited)
     success = edit_success(before, after)
     scores = {"edit success": success["success"], "present after": success["present_after"],
@@ -421,6 +423,10 @@ def score_edits(spec: EditSpec, models: FrozenModels, originals: torch.Tensor, e
               "LPIPS": float(perceptual_distance(originals, edited, models.lpips).mean())}
     if spec.test is not None:
         scores["untouched agreement"] = untouched_agreement(models.classifier, originals, edited, models.heads, spec.test)
+    else:  # photos of faces (full): identity kept, by dlib's face descriptor (its install command if missing)
+        identity = face_identity(originals, edited)
+        scores["face ID distance"] = identity["face_distance"]
+        scores["same person (< 0.6)"] = identity["same_person"]
     return scores
 
 
@@ -555,6 +561,20 @@ def frontier_table(sweep_frame: Any, strength_rows: Sequence[Mapping[str, Any]])
     return pd.DataFrame(rows)
 
 
+def headline_metrics(frontier: Any) -> dict[str, float]:
+    """Scalars for metrics.json (the results overview): each per-image method's edit success and its gain
+    over the global-c curve at equal LPIPS, per edit (empty where the curve says nothing)."""
+    import math
+
+    metrics = {}
+    for row in frontier.to_dict("records"):
+        for key, column in (("edit success", "edit success"), ("gain over the global-c curve", "gain over the curve")):
+            value = row[column]
+            if value is not None and math.isfinite(value):
+                metrics[f"{row['edit']}/{row['per-image method']} {key}"] = float(value)
+    return metrics
+
+
 # ---------------------------------------------------------------------------------------------------
 # figures
 
@@ -683,7 +703,7 @@ def method_table():
         ("GANSpace", "Härkönen et al. 2020", "PCA of sampled w; a component edits every layer",
          "components named by the attribute whose classifier probability moves most at ±2σ (GANSpace names by eye)"),
         ("StyleCLIP optimisation", "Patashnik et al. 2021", "per image: Adam on W+, 1 - cos CLIP + λ L2",
-         "no ArcFace ID term (not faces offline), fixed noise; steps from the profile"),
+         "no ArcFace ID term (preservation is measured here, not optimised), fixed noise; steps from the profile"),
         ("optimal-c layer", "CelebrityLook README (no code)", "L = mse(C, CLIP_I(X, X')), C = 0.7, inputs CLIP + W+",
          "one Linear on [CLIP_I(X), f_T(t) - f_T(s), W+ - mean] -> 0.8 sigmoid; Adam 1e-3; data-free seeded latents"),
         ("line search", "ours (the issue's baseline)", "per image: the c of a grid whose CLIP_I(X, X') is nearest 0.7",
@@ -712,7 +732,8 @@ __all__ = [
     "C_MAX", "CHAPTER", "CELEBRITYLOOK_PROMPTS", "ClipOptimisationConfig", "Directions", "EditSpec", "FrozenModels", "GifView",
     "LoadedGenerator", "METHODS", "REPORTED", "SOURCES", "Sweep", "TEXT_DELTA", "TrainSettings", "avatar_edits",
     "best_global_c", "build_models", "check_source", "curves_figure", "describe_generator", "device",
-    "direction_table", "edit_specs", "find_directions", "frontier_table", "grid_figure", "load_generator",
+    "direction_table", "edit_specs", "find_directions", "frontier_table", "grid_figure", "headline_metrics",
+    "load_generator",
     "method_table", "per_image_strength", "prompt_table", "records", "render", "reported_table", "runs_root",
     "strip_figure", "sweep", "sweep_table", "test_latents", "train_mapper", "train_optimal_c", "write_gif",
 ]
