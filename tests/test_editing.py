@@ -331,3 +331,13 @@ def test_the_sweep_gif_goes_there_and_back_and_shows_a_still_where_it_cannot_ani
     bundle = GifView(path, "sweep")._repr_mimebundle_()
     assert bundle["text/html"].startswith('<img src="data:image/gif;base64,') and bundle["image/png"]
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.gif"]  # written atomically, nothing left beside it
+
+
+def test_optimal_c_training_moves_c_towards_the_target_similarity(tmp_path):
+    """On the tiny generator an untrained layer answers c ~ 0.4, whose edits keep more CLIP similarity than
+    C = 0.7: training must raise c and lower the loss."""
+    result = optimal_c_trainer(tmp_path, 60).fit()
+    losses = result.history.series["mse_clip_similarity"][1]
+    mean_c = result.history.series["mean_c"][1]
+    assert sum(losses[-20:]) < sum(losses[:20])
+    assert sum(mean_c[-10:]) / 10 > sum(mean_c[:10]) / 10 + 0.05
