@@ -50,8 +50,8 @@ from toonlab.metrics.perceptual_toon import build_perceptual_distance
 from toonlab.metrics.toon_features import heldout_table, load_toon_features
 from toonlab.paths import cache_dir
 from toonlab.train.editing_tasks import OptimalCTask, PromptLatents, digest, fit_csla_mapper
-from toonlab.train.gan_runs import GENERATOR_CLASSES, run_folder, scaled_preset
-from toonlab.train.inversion_tasks import FitResult, fit, load_generator_export, registered_generator
+from toonlab.train.gan_runs import GENERATOR_CLASSES, load_committed_generator, run_folder, scaled_preset
+from toonlab.train.inversion_tasks import FitResult, fit, load_generator_export
 
 CHAPTER = "06_editing"
 PRESET = "toyhollywood_stylegan2"  # chapter 03's StyleGAN2 run (ToyHollyWood's settings)
@@ -122,7 +122,7 @@ def load_generator(source: str, *, resolution: int, profile: str, data: str, see
         return LoadedGenerator(network.to(device).eval(), f"tiny random StyleGAN2 ({resolution} px, seed {seed})",
                                f"tiny-{resolution}-{seed}")
     if source == "registered":
-        network, meta = registered_generator(REGISTERED, kind="stylegan2", resolution=resolution, device=device)
+        network, meta = load_committed_generator(REGISTERED, kind="stylegan2", resolution=resolution, device=device)
         return LoadedGenerator(network, f"chapter 03 `cpu` export {REGISTERED} ({resolution} px, "
                                         f"{meta.get('steps', '?')} steps)", f"{REGISTERED}-{meta['sha256'][:12]}")
     if source == "chapter03":
