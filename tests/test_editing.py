@@ -345,8 +345,14 @@ def test_optimal_c_task_loss_is_the_stated_formula_on_its_own_edit(tmp_path):
     z, prompt = torch.stack([PromptLatents(10, STYLE, 2)[i][0] for i in range(4)]), torch.tensor([0, 1, 0, 1])
     latents = task.generator.from_z(z)
     c, original, edited = task.edit(latents, prompt)
-    manual = (0.7 - torch.nn.functional.cosine_similarity(original, edited, dim=-1)).pow(2).mean()
-    assert torch.allclose(optimal_c_loss(original, edited), manual)
+    with torch.no_grad():  # the edit rebuilt from its definition, X' = G(w + c * dW_p), not from task.edit
+        rebuilt = latents + c.detach().view(-1, 1, 1) * task.directions[prompt]
+        expected_edited = task.clip.encode_image((task.generator(rebuilt) + 1) / 2)
+        expected_original = task.clip.encode_image((task.generator(latents) + 1) / 2)
+    assert torch.allclose(edited.detach(), expected_edited, atol=1e-5)
+    assert torch.allclose(original, expected_original, atol=1e-5)
+    manual = (0.7 - torch.nn.functional.cosine_similarity(expected_original, expected_edited, dim=-1)).pow(2).mean()
+    assert torch.allclose(optimal_c_loss(original, edited), manual, atol=1e-6)
     assert ((c > 0) & (c < C_MAX)).all()
 
 
@@ -369,6 +375,23 @@ def test_directional_clip_is_zero_for_an_unchanged_image_and_bounded():
     assert torch.equal(directional_clip(clip, images, images, "a", "b"), torch.zeros(3))
     scores = directional_clip(clip, images, images.flip(-1), "a cartoon avatar", "a cartoon avatar with glasses")
     assert ((scores >= -1) & (scores <= 1)).all()
+
+
+def test_directional_clip_matches_a_hand_computed_case_and_its_sign(monkeypatch):
+    import toonlab.metrics.clip_score as clip_score
+
+    originals, edited = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    # original embedding (1, 0), edit (1, 1)/sqrt 2; source text (1, 0), target (0, 1): image change
+    # (1/sqrt2 - 1, 1/sqrt2), text change (-1, 1): cosine (1 - 1/sqrt2 + 1/sqrt2) / (|image change| sqrt 2)
+    r = 2 ** -0.5
+    monkeypatch.setattr(clip_score, "embed_images",
+                        lambda clip, images: torch.tensor([[r, r]]) if images.mean() > 0.5 else torch.tensor([[1.0, 0.0]]))
+    monkeypatch.setattr(clip_score, "embed_texts",
+                        lambda clip, texts: torch.tensor([[1.0, 0.0] if t == "src" else [0.0, 1.0] for t in texts]))
+    expected = 1 / (math.hypot(r - 1, r) * math.sqrt(2))
+    assert float(directional_clip(None, originals, edited, "src", "trg")[0]) == pytest.approx(expected)  # 0.9239
+    assert float(directional_clip(None, originals, edited, "trg", "src")[0]) == pytest.approx(-expected)
+    assert float(directional_clip(None, edited, originals, "src", "trg")[0]) == pytest.approx(-expected)
 
 
 def test_success_at_preservation_interpolates_the_sweep():
