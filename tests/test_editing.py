@@ -19,17 +19,22 @@ import torch
 from torch import nn
 
 from toonlab.editing.directions import (C_MAX, ClipOptimisationConfig, EditInputError, apply_edit, check_prompt,
-                                        check_strength, clip_optimisation, cosine, ganspace_direction_for,
-                                        ganspace_directions, interfacegan_direction, match_norm, name_components,
-                                        text_delta)
+                                        check_strength, clip_optimisation, cosine, fixed_distance,
+                                        ganspace_component_for, ganspace_direction_for, ganspace_directions,
+                                        interfacegan_direction, match_norm, name_components, set_length, text_delta,
+                                        w_spread)
+from toonlab.editing.embeddings import NormalisedClip
 from toonlab.editing.optimal_c import OptimalCConfig, OptimalCLayer, clip_similarity, line_search, optimal_c_loss
+from toonlab.gan.sampling import sample_latents
 from toonlab.gan.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from toonlab.inversion.generator import InversionGenerator
 from toonlab.inversion.mappers import CSLAMapper, CSLAMapperConfig
 from toonlab.metrics.checks import MetricInputError
 from toonlab.metrics.editing import AttributeTest, directional_clip, edit_success, success_at_preservation
 from toonlab.train import Callback
-from toonlab.train.editing_tasks import OptimalCTask, PromptLatents
+from toonlab.train.editing_tasks import (STREAM_SPAN, STREAMS, OptimalCTask, PromptLatents, mapper_recovery,
+                                         stream_latents, stream_seed)
+from toonlab.train.inversion_tasks import SeededLatents
 from toonlab.train.loop import TrainConfig, Trainer
 
 STYLE = 8
@@ -74,6 +79,15 @@ def test_ganspace_recovers_and_names_the_planted_direction(planted):
     names = name_components(components, latents[:32], lambda w: {"planted": w @ r, "other": w @ other})
     assert names[0][0] == "planted"  # the dominant component is named after the attribute it moves
     assert cosine(ganspace_direction_for(components, names, "planted"), r) > 0.9
+
+
+def test_ganspace_picks_the_component_that_moves_the_attribute_most_not_the_first_so_named():
+    names = [("glasses", 0.1), ("smiling", 0.5), ("glasses", -0.7), ("glasses", 0.3)]
+    assert ganspace_component_for(names, "glasses") == 2
+    components = ganspace_directions(torch.randn(50, STYLE, generator=torch.Generator().manual_seed(0)), 4)
+    assert torch.equal(ganspace_direction_for(components, names, "glasses"), -components.directions[2])
+    with pytest.raises(EditInputError, match="no GANSpace component"):
+        ganspace_component_for(names, "bald")
 
 
 def aligned_text_encoder(projection: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor):
@@ -124,6 +138,8 @@ def test_text_delta_is_antisymmetric():
     backward = text_delta(mapper, encode, clip.tokenizer, "a cartoon avatar with glasses", "a cartoon avatar with no glasses")
     assert forward.shape == (4, STYLE) and forward.abs().sum() > 0
     assert torch.equal(backward, -forward)
+    with pytest.raises(EditInputError, match="both"):  # the same text twice (after stripping): a zero delta
+        text_delta(mapper, encode, clip.tokenizer, "a cartoon avatar", " a cartoon avatar ")
 
 
 def test_c_zero_returns_the_original_image_exactly():
@@ -147,6 +163,93 @@ def test_match_norm_gives_every_direction_the_text_deltas_length():
     assert torch.allclose(per_image.flatten(1).norm(dim=1), reference.norm().expand(3), rtol=1e-5)
 
 
+def test_match_norm_per_image_gives_each_image_its_own_references_length():
+    references = torch.randn(3, 4, STYLE) * torch.tensor([0.5, 2.0, 7.0]).view(3, 1, 1)
+    directions = torch.randn(3, 4, STYLE)
+    matched = match_norm(directions, references, per_image=True)
+    assert torch.allclose(matched.flatten(1).norm(dim=1), references.flatten(1).norm(dim=1), rtol=1e-5)
+    for i in range(3):  # orientation kept, image by image
+        assert cosine(matched[i], directions[i]) > 1 - 1e-6
+    with pytest.raises(EditInputError, match="one shape"):
+        match_norm(directions, references[0], per_image=True)
+
+
+def test_fixed_distance_is_k_sigma_w_per_row_whatever_the_finders_length():
+    w = torch.randn(5000, STYLE, generator=torch.Generator().manual_seed(0)) * 3.0
+    sigma = w_spread(w)
+    assert math.isclose(sigma, 3.0, rel_tol=0.05)  # RMS per-dimension std of N(0, 9)
+    rows = 4
+    for scale in (1e-6, 1.0, 1e3):  # a near-dead mapper's delta ends at the same length as a long one
+        d = fixed_distance(torch.randn(rows, STYLE) * scale, rows, sigma, k=4.0)
+        assert math.isclose(float(d.norm()), 4.0 * sigma * math.sqrt(rows), rel_tol=1e-5)
+    per_image = fixed_distance(torch.randn(3, rows, STYLE) * torch.tensor([1e-3, 1.0, 9.0]).view(3, 1, 1), rows, sigma,
+                               k=2.0, per_image=True)
+    assert torch.allclose(per_image.flatten(1).norm(dim=1), torch.full((3,), 2.0 * sigma * math.sqrt(rows)), rtol=1e-5)
+    broadcast = fixed_distance(torch.randn(STYLE).expand(rows, -1), rows, sigma, k=1.0)
+    assert torch.allclose(broadcast.norm(dim=1), torch.full((rows,), sigma), rtol=1e-5)  # k sigma_W on every row
+    assert torch.equal(set_length(torch.zeros(rows, STYLE), 5.0), torch.zeros(rows, STYLE))
+    with pytest.raises(EditInputError, match="positive"):
+        fixed_distance(torch.ones(rows, STYLE), rows, sigma, k=0.0)
+
+
+def test_normalised_clip_gives_text_and_image_embeddings_one_length():
+    class Raw:
+        name, embed_dim, tokenizer = "raw", 6, "tok"
+
+        def encode_image(self, images):
+            return images.flatten(1)[:, :6] * 10.0
+
+        def encode_text(self, texts):
+            return torch.stack([torch.arange(1.0, 7.0) * (i + 1) * 0.01 for i in range(len(texts))])
+
+    raw, view = Raw(), NormalisedClip(Raw(), 3.5)
+    images = torch.rand(4, 3, 2, 2) + 0.1
+    image, text = view.encode_image(images), view.encode_text(["a", "b"])
+    assert torch.allclose(image.norm(dim=-1), torch.full((4,), 3.5)) and torch.allclose(text.norm(dim=-1), torch.full((2,), 3.5))
+    assert cosine(image[0], raw.encode_image(images)[0]) > 1 - 1e-6  # direction kept, length replaced
+    assert view.embed_dim == 6 and view.tokenizer == "tok" and "3.5" in view.name
+    with pytest.raises(ValueError, match="positive"):
+        NormalisedClip(raw, 0.0)
+
+
+def test_the_chapters_seed_streams_are_disjoint():
+    """Item i of a single-latent stream uses seed base + i, a batch stream one seed: no two may meet (the
+    test latents were once item 3000 of the mapper's training stream)."""
+    seed, n, dim = 7, 100_000, 512  # 512-d z as in the chapter (torch.randn draws short tensors differently)
+    blocks = {stream: range(stream_seed(seed, stream), stream_seed(seed, stream) + n) for stream in STREAMS}
+    for a in STREAMS:
+        for b in STREAMS:
+            if a != b:
+                assert not set(blocks[a]) & {blocks[b].start}  # no stream's first seed inside another's block
+                assert blocks[a].stop <= blocks[b].start or blocks[b].stop <= blocks[a].start
+    test_z = sample_latents(16, dim, stream_seed(seed, "test"))
+    training = stream_latents(n, dim, seed, "mapper training")
+    previous_overlap = SeededLatents(n, dim, seed + 2000)[3000]  # the old layout's collision
+    assert torch.equal(previous_overlap, sample_latents(16, dim, seed + 5000)[0])
+    for i in (0, 1, 3000, n - 1):
+        assert not (training[i] == test_z).all(1).any()
+    assert not (PromptLatents(n, dim, 2, seed)[3000][0] == test_z).all(1).any()
+    with pytest.raises(ValueError, match="overrun"):
+        stream_latents(STREAM_SPAN, dim, seed, "test")
+    with pytest.raises(ValueError, match="unknown latent stream"):
+        stream_seed(seed, "elsewhere")
+
+
+def test_a_mapper_that_answers_the_mean_latent_has_recovery_ratio_one():
+    wplus = InversionGenerator(tiny_stylegan2(), "w+", n_mean=64)
+
+    class Clip:
+        def encode_image(self, images):
+            return images.flatten(1)[:, :4]
+
+    mean_only = lambda e: wplus.mean_latent.expand(len(e), *wplus.latent_shape)
+    assert math.isclose(mapper_recovery(mean_only, wplus, Clip(), n=16, seed=0)["recovery ratio (MSE / mean-latent MSE)"],
+                        1.0, rel_tol=1e-6)
+    oracle_latents, _ = wplus.sample(16, stream_seed(0, "mapper recovery"))
+    oracle = lambda e: oracle_latents  # knows the held-out latents: ratio 0
+    assert mapper_recovery(oracle, wplus, Clip(), n=16, seed=0)["latent MSE"] == 0.0
+
+
 # ---------------------------------------------------------------------------------------------------
 # the optimal-c layer
 
@@ -162,10 +265,12 @@ def test_optimal_c_loss_matches_the_formula_on_a_hand_computed_case():
 
 def test_optimal_c_layer_answers_inside_the_sources_range():
     config = OptimalCConfig(clip_dim=6, n_latent=3, style_dim=STYLE)
+    torch.manual_seed(0)
     layer = OptimalCLayer(config)
     assert sum(p.numel() for p in layer.parameters()) == config.input_dim + 1  # one Linear: a projection layer
     c = layer(torch.randn(5, 6), torch.randn(6), torch.randn(5, 3, STYLE) * 100)
-    assert c.shape == (5,) and (c > 0).all() and (c < C_MAX).all()
+    # large inputs saturate the sigmoid: in float32 c may reach the bounds themselves, never pass them
+    assert c.shape == (5,) and (c >= 0).all() and (c <= C_MAX).all()
     nn.init.zeros_(layer.project.weight)
     assert torch.allclose(layer(torch.randn(2, 6), torch.randn(6), torch.randn(2, 3, STYLE)), torch.full((2,), C_MAX / 2))
 
@@ -240,8 +345,14 @@ def test_optimal_c_task_loss_is_the_stated_formula_on_its_own_edit(tmp_path):
     z, prompt = torch.stack([PromptLatents(10, STYLE, 2)[i][0] for i in range(4)]), torch.tensor([0, 1, 0, 1])
     latents = task.generator.from_z(z)
     c, original, edited = task.edit(latents, prompt)
-    manual = (0.7 - torch.nn.functional.cosine_similarity(original, edited, dim=-1)).pow(2).mean()
-    assert torch.allclose(optimal_c_loss(original, edited), manual)
+    with torch.no_grad():  # the edit rebuilt from its definition, X' = G(w + c * dW_p), not from task.edit
+        rebuilt = latents + c.detach().view(-1, 1, 1) * task.directions[prompt]
+        expected_edited = task.clip.encode_image((task.generator(rebuilt) + 1) / 2)
+        expected_original = task.clip.encode_image((task.generator(latents) + 1) / 2)
+    assert torch.allclose(edited.detach(), expected_edited, atol=1e-5)
+    assert torch.allclose(original, expected_original, atol=1e-5)
+    manual = (0.7 - torch.nn.functional.cosine_similarity(expected_original, expected_edited, dim=-1)).pow(2).mean()
+    assert torch.allclose(optimal_c_loss(original, edited), manual, atol=1e-6)
     assert ((c > 0) & (c < C_MAX)).all()
 
 
@@ -266,9 +377,32 @@ def test_directional_clip_is_zero_for_an_unchanged_image_and_bounded():
     assert ((scores >= -1) & (scores <= 1)).all()
 
 
+def test_directional_clip_matches_a_hand_computed_case_and_its_sign(monkeypatch):
+    import toonlab.metrics.clip_score as clip_score
+
+    originals, edited = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    # original embedding (1, 0), edit (1, 1)/sqrt 2; source text (1, 0), target (0, 1): image change
+    # (1/sqrt2 - 1, 1/sqrt2), text change (-1, 1): cosine (1 - 1/sqrt2 + 1/sqrt2) / (|image change| sqrt 2)
+    r = 2 ** -0.5
+    monkeypatch.setattr(clip_score, "embed_images",
+                        lambda clip, images: torch.tensor([[r, r]]) if images.mean() > 0.5 else torch.tensor([[1.0, 0.0]]))
+    monkeypatch.setattr(clip_score, "embed_texts",
+                        lambda clip, texts: torch.tensor([[1.0, 0.0] if t == "src" else [0.0, 1.0] for t in texts]))
+    expected = 1 / (math.hypot(r - 1, r) * math.sqrt(2))
+    assert float(directional_clip(None, originals, edited, "src", "trg")[0]) == pytest.approx(expected)  # 0.9239
+    assert float(directional_clip(None, originals, edited, "trg", "src")[0]) == pytest.approx(-expected)
+    assert float(directional_clip(None, edited, originals, "src", "trg")[0]) == pytest.approx(-expected)
+
+
 def test_success_at_preservation_interpolates_the_sweep():
     assert success_at_preservation([0.0, 0.1, 0.3], [0.0, 0.5, 0.9], 0.2) == pytest.approx(0.7)
     assert math.isnan(success_at_preservation([0.0, 0.1], [0.0, 0.5], 0.5))
+
+
+def test_success_at_preservation_reads_the_upper_envelope_of_a_curve_that_dips():
+    # success 0.6 at LPIPS 0.1, then a dip to 0.2 at 0.2: with a budget of 0.2 the best global c still gives 0.6
+    assert success_at_preservation([0.0, 0.1, 0.2, 0.4], [0.0, 0.6, 0.2, 1.0], 0.2) == pytest.approx(0.6)
+    assert success_at_preservation([0.0, 0.1, 0.2, 0.4], [0.0, 0.6, 0.2, 1.0], 0.3) == pytest.approx(0.8)
 
 
 # ---------------------------------------------------------------------------------------------------

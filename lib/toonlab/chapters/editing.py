@@ -36,8 +36,9 @@ import torch
 
 from toonlab import zoo
 from toonlab.editing.directions import (C_MAX, ClipOptimisationConfig, EditInputError, apply_edit, check_prompt,
-                                        clip_optimisation, cosine, ganspace_direction_for, ganspace_directions,
-                                        interfacegan_direction, match_norm, name_components, text_delta)
+                                        clip_optimisation, cosine, fixed_distance, ganspace_component_for,
+                                        ganspace_direction_for, ganspace_directions, interfacegan_direction,
+                                        name_components, text_delta, w_spread)
 from toonlab.editing.optimal_c import TARGET_SIMILARITY, OptimalCConfig, OptimalCLayer, clip_similarity, line_search
 from toonlab.gan.stylegan2 import ffhq_checkpoint
 from toonlab.inversion.clip_encoder import DifferentiableClip
@@ -49,7 +50,8 @@ from toonlab.metrics.inversion import face_identity, perceptual_distance
 from toonlab.metrics.perceptual_toon import build_perceptual_distance
 from toonlab.metrics.toon_features import heldout_table, load_toon_features
 from toonlab.paths import cache_dir
-from toonlab.train.editing_tasks import OptimalCTask, PromptLatents, digest, fit_csla_mapper
+from toonlab.train.editing_tasks import (MapperFit, OptimalCTask, PromptLatents, digest, fit_csla_mapper, mapper_recovery,
+                                         stream_seed)
 from toonlab.train.gan_runs import GENERATOR_CLASSES, load_committed_generator, run_folder, scaled_preset
 from toonlab.train.inversion_tasks import FitResult, fit, load_generator_export
 
@@ -59,6 +61,7 @@ REGISTERED = f"gan_cpu_{PRESET}"  # data/registry.yaml `weights:` name of chapte
 SOURCES = ("tiny", "registered", "chapter03", "ffhq")
 METHODS = ("text delta (CSLA mapper)", "InterFaceGAN", "GANSpace", "StyleCLIP optimisation")
 TEXT_DELTA = METHODS[0]
+OWN_RESULT = "StyleCLIP optimisation (its own result)"  # the optimiser's latents as found, scored once
 # CelebrityLook's README prompts (faces); the source prompt is ours (CSLA edits E_T(trg) - E_T(src); the
 # README does not say which source text it used): a neutral "a face".
 CELEBRITYLOOK_PROMPTS = ("man with glasses", "blond woman with sunglasses", "fat man with beard", "asian with pink wig")
@@ -72,6 +75,15 @@ REPORTED = (  # as issue 15 cites them; CelebA-HQ faces, pretrained CLIP, identi
     ("StyleCLIP latent optimisation", "seconds per edit", 98.0, "StyleCLIP paper, one GPU, 1024 px FFHQ generator"),
     ("StyleCLIP latent mapper", "seconds per edit", 0.075, "StyleCLIP paper, one GPU, 1024 px FFHQ generator"),
 )
+
+
+# CelebrityLook / chapter 05's mapper recipe: Adam 3e-5. At a few hundred CPU steps it learns nothing (chapter
+# 05's cpu run: latent MSE 0.30399 vs 0.30375 for the mean latent), so cpu/gpu set a higher csla_lr: ours,
+# labelled as such in the mapper table.
+CSLA_SOURCE_LR = 3e-5
+# every direction is rescaled to one length per W+ row, EDIT_DISTANCE_K * sigma_W (sigma_W: RMS per-dimension
+# std of the sampled w): at c = 0.8 an edit moves 3.2 sigma_W, InterFaceGAN's usual +-3 range
+EDIT_DISTANCE_K = 4.0
 
 
 def device() -> str:
@@ -248,7 +260,8 @@ class TrainSettings:
     csla_steps: int
     optimal_c_steps: int
     batch_size: int
-    csla_lr: float = 3e-5
+    csla_lr: float = CSLA_SOURCE_LR  # higher in cpu/gpu: ours, not the source's (see CSLA_SOURCE_LR)
+    normalise_embeddings: bool = True  # L2-normalised CLIP embeddings x mean image norm (ours; EMBEDDINGS_NOTE)
     optimal_c_lr: float = 1e-3
     optimal_c_hidden: int = 0
     target_similarity: float = TARGET_SIMILARITY
@@ -257,19 +270,52 @@ class TrainSettings:
 
 
 def train_mapper(generator: LoadedGenerator, models: FrozenModels, settings: TrainSettings, *, profile: str,
-                 seed: int, progress: bool = True) -> FitResult:
+                 seed: int, progress: bool = True) -> MapperFit:
     """Chapter 05's data-free CSLA mapper for this generator and CLIP (:func:`fit_csla_mapper`), in this
-    chapter's cache, keyed by its settings: a re-run resumes or reuses it."""
+    chapter's cache, keyed by its settings: a re-run resumes or reuses it. ``.clip`` is the CLIP view it
+    reads (normalised embeddings unless ``settings.normalise_embeddings`` is off)."""
     return fit_csla_mapper(generator.wplus, models.clip, runs_root(profile) / generator.identity,
                            identity=generator.identity, steps=settings.csla_steps, batch_size=settings.batch_size,
-                           lr=settings.csla_lr, seed=seed, log_every=settings.log_every,
-                           checkpoint_every=settings.checkpoint_every, progress=progress)
+                           lr=settings.csla_lr, seed=seed, normalise=settings.normalise_embeddings,
+                           log_every=settings.log_every, checkpoint_every=settings.checkpoint_every, progress=progress)
+
+
+def mapper_table(generator: LoadedGenerator, mapper_fit: MapperFit, settings: TrainSettings, *, seed: int, n: int = 64):
+    """The mapper's recipe and whether it learned: latent MSE on held-out latents against the mean latent's."""
+    import pandas as pd
+
+    mapper = mapper_fit.fit.trainer.unwrap("mapper").eval()
+    recovery = mapper_recovery(mapper, generator.wplus, mapper_fit.clip, n=n, seed=seed)
+    recipe = ("source (CelebrityLook: Adam 3e-5)" if settings.csla_lr == CSLA_SOURCE_LR
+              else f"ours: Adam {settings.csla_lr:g} (source: {CSLA_SOURCE_LR:g})")
+    return pd.DataFrame([{"recipe": recipe, "steps": mapper_fit.fit.result.step, "batch": settings.batch_size,
+                          "CLIP input": "L2-normalised x mean image norm (ours)" if mapper_fit.normalised else "raw",
+                          "held-out latents": n, **recovery}])
+
+
+def embedding_table(models: FrozenModels, mapper_fit: MapperFit, specs: Sequence[EditSpec], directions: "Directions"):
+    """Raw text vs image embedding norms (why the mapper reads normalised embeddings) and, per edit, the
+    cosine between the text delta and InterFaceGAN's normal in W+."""
+    import pandas as pd
+
+    rows = []
+    for spec in specs:
+        with torch.no_grad():
+            norms = models.clip.encode_text([spec.source, spec.target]).norm(dim=-1).cpu()
+        normal = directions.directions.get((spec.name, "InterFaceGAN"))
+        delta = directions.directions[spec.name, TEXT_DELTA]
+        rows.append({"edit": spec.name, "mean image-embedding norm": mapper_fit.image_norm,
+                     "source text norm": float(norms[0]), "target text norm": float(norms[1]),
+                     "mapper input": "normalised" if mapper_fit.normalised else "raw",
+                     "cosine(text delta, InterFaceGAN normal)": None if normal is None else cosine(delta, normal)})
+    return pd.DataFrame(rows)
 
 
 @torch.no_grad()
 def test_latents(generator: LoadedGenerator, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` held-out W+ latents (seeds disjoint from every training stream) and their images in [0, 1]."""
-    return generator.wplus.sample(n, seed + 5000)
+    """``n`` held-out W+ latents (their own seed stream, disjoint from every training stream) and their
+    images in [0, 1]."""
+    return generator.wplus.sample(n, stream_seed(seed, "test"))
 
 
 def render(generator: LoadedGenerator, latents: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
@@ -284,13 +330,17 @@ def render(generator: LoadedGenerator, latents: torch.Tensor, batch_size: int = 
 @dataclass
 class Directions:
     """Per prompt and method: a W+ direction (shared, or one per test image for optimisation), rescaled to
-    the text delta's length; the seconds the finder took once (``setup_s``) and per edited image."""
+    ``distance_k * sigma_w`` per W+ row; the seconds the finder took once (``setup_s``) and per edited image."""
 
     directions: dict[tuple[str, str], torch.Tensor]
     setup_s: dict[tuple[str, str], float]
     per_image_s: dict[tuple[str, str], float]
     notes: dict[tuple[str, str], str]
     text_directions: dict[str, torch.Tensor]  # f_T(target) - f_T(source), for the optimal-c layer
+    raw_norms: dict[tuple[str, str], float] = field(default_factory=dict)  # the finder's own length, before rescaling
+    optimised: dict[str, torch.Tensor] = field(default_factory=dict)  # StyleCLIP's own result per edit (unscaled)
+    sigma_w: float = float("nan")  # RMS per-dimension std of the sampled w
+    distance_k: float = float("nan")  # every direction's length per W+ row, in sigma_w
 
 
 def attribute_scorer(specs: Sequence[EditSpec], models: FrozenModels, generator: LoadedGenerator):
@@ -330,16 +380,21 @@ def labels_of(spec: EditSpec, models: FrozenModels, images: torch.Tensor) -> tor
             else attribute_present(models.classifier, images, spec.test))
 
 
-def find_directions(generator: LoadedGenerator, mapper: torch.nn.Module, models: FrozenModels,
+def find_directions(generator: LoadedGenerator, mapper_fit: MapperFit, models: FrozenModels,
                     specs: Sequence[EditSpec], latents: torch.Tensor, *, n_boundary: int, n_components: int,
-                    optimisation: ClipOptimisationConfig, seed: int) -> Directions:
+                    optimisation: ClipOptimisationConfig, seed: int, edit_distance_k: float = EDIT_DISTANCE_K) -> Directions:
     """The four finders for every prompt. InterFaceGAN and GANSpace see ``n_boundary`` seeded w (labelled
     by the same judge as the metrics), their W directions broadcast to every W+ row; the optimisation runs
-    once per test latent. Every direction is rescaled to the text delta's length (:func:`match_norm`)."""
+    once per test latent. Every direction is rescaled to one fixed length, ``edit_distance_k * sigma_W`` per
+    W+ row (:func:`fixed_distance`), so the same c is the same distance for every method."""
     wplus, rows = generator.wplus, generator.wplus.latent_shape[0]
+    mapper = mapper_fit.fit.trainer.unwrap("mapper").eval()
     out = Directions({}, {}, {}, {}, {})
     start = time.perf_counter()
-    w_samples, w_images = generator.w.sample(n_boundary, seed + 3000)
+    w_samples, w_images = generator.w.sample(n_boundary, stream_seed(seed, "boundary"))
+    sigma_w = w_spread(w_samples)
+    out.sigma_w, out.distance_k = sigma_w, edit_distance_k
+    rescale = lambda d, per_image=False: fixed_distance(d, rows, sigma_w, edit_distance_k, per_image=per_image)
     w_images = w_images.cpu()
     sampling_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -349,9 +404,11 @@ def find_directions(generator: LoadedGenerator, mapper: torch.nn.Module, models:
     pca_s = time.perf_counter() - start
     for spec in specs:
         start = time.perf_counter()
-        delta = text_delta(mapper, models.clip.encode_text, models.clip.tokenizer, spec.source, spec.target)
+        raw_delta = text_delta(mapper, mapper_fit.clip.encode_text, models.clip.tokenizer, spec.source, spec.target)
+        delta = rescale(raw_delta)
         out.setup_s[spec.name, TEXT_DELTA] = time.perf_counter() - start
         out.directions[spec.name, TEXT_DELTA] = delta
+        out.raw_norms[spec.name, TEXT_DELTA] = float(raw_delta.norm())
         texts = models.clip.encode_text([spec.target, spec.source])
         out.text_directions[spec.name] = texts[0] - texts[1]
         out.notes[spec.name, TEXT_DELTA] = "mapper(f_T(target)) - mapper(f_T(source))"
@@ -360,7 +417,8 @@ def find_directions(generator: LoadedGenerator, mapper: torch.nn.Module, models:
         labels = labels_of(spec, models, w_images)
         try:
             normal = interfacegan_direction(w_samples, labels, seed=seed)
-            out.directions[spec.name, "InterFaceGAN"] = match_norm(normal.to(delta.device).expand(rows, -1), delta)
+            out.directions[spec.name, "InterFaceGAN"] = rescale(normal.to(delta.device).expand(rows, -1))
+            out.raw_norms[spec.name, "InterFaceGAN"] = float(normal.norm()) * rows ** 0.5
             out.notes[spec.name, "InterFaceGAN"] = f"SVM on {n_boundary} w, {int(labels.sum())} with the attribute"
         except EditInputError as error:
             out.notes[spec.name, "InterFaceGAN"] = f"not found: {error}"
@@ -369,8 +427,9 @@ def find_directions(generator: LoadedGenerator, mapper: torch.nn.Module, models:
         start = time.perf_counter()
         try:
             direction = ganspace_direction_for(components, names, spec.name)
-            out.directions[spec.name, "GANSpace"] = match_norm(direction.to(delta.device).expand(rows, -1), delta)
-            k = next(i for i, (name, _) in enumerate(names) if name == spec.name)
+            out.directions[spec.name, "GANSpace"] = rescale(direction.to(delta.device).expand(rows, -1))
+            out.raw_norms[spec.name, "GANSpace"] = float(direction.norm()) * rows ** 0.5
+            k = ganspace_component_for(names, spec.name)  # the component the direction is, not the first so named
             out.notes[spec.name, "GANSpace"] = f"component {k} of {len(names)} ({float(components.explained[k]):.1%} of variance)"
         except EditInputError as error:
             out.notes[spec.name, "GANSpace"] = f"not found: {error}"
@@ -382,8 +441,10 @@ def find_directions(generator: LoadedGenerator, mapper: torch.nn.Module, models:
         optimised = torch.cat([clip_optimisation(chunk, lambda w: models.clip.encode_image(to_unit(wplus(w))),
                                                  target_embedding, optimisation) for chunk in latents.split(8)])
         out.per_image_s[spec.name, "StyleCLIP optimisation"] = (time.perf_counter() - start) / len(latents)
+        out.optimised[spec.name] = optimised
         out.setup_s[spec.name, "StyleCLIP optimisation"] = 0.0
-        out.directions[spec.name, "StyleCLIP optimisation"] = match_norm(optimised - latents, delta)
+        out.directions[spec.name, "StyleCLIP optimisation"] = rescale(optimised - latents, per_image=True)
+        out.raw_norms[spec.name, "StyleCLIP optimisation"] = float((optimised - latents).flatten(1).norm(dim=1).mean())
         out.notes[spec.name, "StyleCLIP optimisation"] = f"{optimisation.steps} Adam steps per image, λ_L2 {optimisation.l2_lambda}"
     return out
 
@@ -402,6 +463,7 @@ def direction_table(directions: Directions, specs: Sequence[EditSpec]):
             rows.append({"edit": spec.name, "method": method, "found": d is not None,
                          "how": directions.notes.get((spec.name, method), ""),
                          "setup s": directions.setup_s.get((spec.name, method)),
+                         "length before rescaling": directions.raw_norms.get((spec.name, method)),
                          "cosine to text delta": None if mean is None else cosine(mean, delta)})
     return pd.DataFrame(rows)
 
@@ -441,7 +503,9 @@ class Sweep:
 def sweep(generator: LoadedGenerator, models: FrozenModels, specs: Sequence[EditSpec], latents: torch.Tensor,
           directions: Directions, c_values: Sequence[float]) -> Sweep:
     """Every method and prompt at every c of ``c_values`` (one global c for all images), scored; the
-    seconds per edit are the render (plus, for optimisation, its per-image search)."""
+    seconds per edit are the render (plus, for optimisation, its per-image search). StyleCLIP's optimised
+    latents as they are (a different edit from its rescaled, swept direction) add one row per edit
+    (``c`` empty), with the true per-image time: optimisation plus render."""
     originals = render(generator, latents)
     before = {spec.name: labels_of(spec, models, originals) for spec in specs}
     rows, strips = [], {}
@@ -460,6 +524,13 @@ def sweep(generator: LoadedGenerator, models: FrozenModels, specs: Sequence[Edit
                                                                                               before[spec.name]),
                              "s/edit": seconds})
             strips[spec.name, method] = torch.stack(frames)
+        if spec.name in directions.optimised:  # StyleCLIP's own edit: its optimised latents, no rescaling, no c
+            start = time.perf_counter()
+            edited = render(generator, directions.optimised[spec.name])
+            seconds = ((time.perf_counter() - start) / len(latents)
+                       + directions.per_image_s[spec.name, "StyleCLIP optimisation"])
+            rows.append({"edit": spec.name, "method": OWN_RESULT, "c": None,
+                         **score_edits(spec, models, originals, edited, before[spec.name]), "s/edit": seconds})
     return Sweep(rows, strips, originals, before)
 
 
@@ -500,8 +571,8 @@ def train_optimal_c(generator: LoadedGenerator, models: FrozenModels, directions
                         lr=settings.optimal_c_lr)
     record = {"generator": generator.identity, "clip": models.labels["clip"], "prompts": [(s.source, s.target) for s in specs],
               "deltas": float(deltas.abs().sum()), "lr": settings.optimal_c_lr, "hidden": settings.optimal_c_hidden,
-              "target": settings.target_similarity, "batch": settings.batch_size, "seed": seed}
-    data = PromptLatents(100_000, wplus.generator.style_dim, len(specs), seed + 4000)
+              "target": settings.target_similarity, "batch": settings.batch_size, "seed": seed, "streams": "disjoint-v2"}
+    data = PromptLatents(100_000, wplus.generator.style_dim, len(specs), seed)  # its own seed stream
     steps = settings.optimal_c_steps
     return fit(task, data, runs_root(profile) / generator.identity / f"optimal-c-{digest(record)}", steps=steps,
                batch_size=settings.batch_size, seed=seed, log_every=min(settings.log_every, steps),
@@ -537,6 +608,7 @@ def per_image_strength(generator: LoadedGenerator, models: FrozenModels, specs: 
                 similarity = float(clip_similarity(original_embedding, edited_embedding).mean())
             chosen[spec.name, method] = c.cpu()
             rows.append({"edit": spec.name, "method": method, "mean c": float(c.mean()), "c spread (std)": float(c.std()) if len(c) > 1 else 0.0,
+                         f"share of c at {C_MAX:g}": float((c >= C_MAX - 1e-6).float().mean()),
                          **score_edits(spec, models, result.originals, edited, result.before[spec.name]),
                          "CLIP-I to original": similarity, "s/edit": seconds})
     return rows, chosen
@@ -544,7 +616,8 @@ def per_image_strength(generator: LoadedGenerator, models: FrozenModels, specs: 
 
 def frontier_table(sweep_frame: Any, strength_rows: Sequence[Mapping[str, Any]]):
     """Does a per-image strength beat the best single global c at equal preservation? For each prompt and
-    per-image method: its success and LPIPS; the text-delta sweep's success interpolated at that LPIPS; and
+    per-image method: its success (over ``eligible`` images) and LPIPS; the text-delta sweep's upper envelope
+    interpolated at that LPIPS; and
     the best swept c whose LPIPS is no higher (the same preservation budget)."""
     import pandas as pd
 
@@ -554,6 +627,7 @@ def frontier_table(sweep_frame: Any, strength_rows: Sequence[Mapping[str, Any]])
         interpolated = success_at_preservation(curve["LPIPS"], curve["edit success"], row["LPIPS"])
         best = best_global_c(sweep_frame, row["edit"], max_lpips=row["LPIPS"])
         rows.append({"edit": row["edit"], "per-image method": row["method"], "edit success": row["edit success"],
+                     "eligible": row["eligible"],
                      "LPIPS": row["LPIPS"], "global-c curve at this LPIPS": interpolated,
                      "gain over the curve": row["edit success"] - interpolated,
                      "best global c within this LPIPS": best.get("c"),
@@ -696,8 +770,11 @@ def method_table():
     import pandas as pd
 
     rows = [
-        (TEXT_DELTA, "CelebrityLook / CSLA", "dW = mapper(f_T(target)) - mapper(f_T(source)); w + c dW, c in [0, 0.8]",
-         "the source prompt (CelebrityLook does not state it: avatar captions of the opposite fact; 'a face' in full)"),
+        (TEXT_DELTA, "CelebrityLook / CSLA", "dW = mapper(f_T(target)) - mapper(f_T(source)); w + c dW, c in [0, 0.8]; "
+         "MobileStyleGAN (23 W+ rows) and OpenAI CLIP ViT-L/14",
+         "the source prompt (CelebrityLook does not state it: avatar captions of the opposite fact; 'a face' in full); "
+         "deviations: rosinality's FFHQ StyleGAN2 (18 W+ rows) and OpenCLIP ViT-L-14 laion2b in full, chapter 03's "
+         "StyleGAN2 and ToonCLIP offline; L2-normalised embeddings; a higher mapper learning rate in cpu/gpu"),
         ("InterFaceGAN", "Shen et al. 2020", "linear SVM in W on labelled samples; edit along the unit normal",
          "labels from the toon classifier on generated images (not a face-attribute predictor); LinearSVC on all samples"),
         ("GANSpace", "Härkönen et al. 2020", "PCA of sampled w; a component edits every layer",
@@ -710,7 +787,8 @@ def method_table():
          "grid of the sweep's c values"),
     ]
     frame = pd.DataFrame(rows, columns=["method", "source", "what the source does", "our choices where it is silent"])
-    frame["all directions"] = "rescaled to the text delta's length, so one c is one distance in W+"
+    frame["all directions"] = (f"rescaled to k * sigma_W per W+ row (k = {EDIT_DISTANCE_K:g} unless set; sigma_W: RMS "
+                               f"per-dimension std of sampled w), so one c is one distance in W+")
     return frame
 
 
@@ -731,7 +809,7 @@ def records(frame: Any) -> list[dict[str, Any]]:
 __all__ = [
     "C_MAX", "CHAPTER", "CELEBRITYLOOK_PROMPTS", "ClipOptimisationConfig", "Directions", "EditSpec", "FrozenModels", "GifView",
     "LoadedGenerator", "METHODS", "REPORTED", "SOURCES", "Sweep", "TEXT_DELTA", "TrainSettings", "avatar_edits",
-    "best_global_c", "build_models", "check_source", "curves_figure", "describe_generator", "device",
+    "best_global_c", "build_models", "check_source", "curves_figure", "describe_generator", "device", "embedding_table", "mapper_table", "EDIT_DISTANCE_K", "CSLA_SOURCE_LR",
     "direction_table", "edit_specs", "find_directions", "frontier_table", "grid_figure", "headline_metrics",
     "load_generator",
     "method_table", "per_image_strength", "prompt_table", "records", "render", "reported_table", "runs_root",

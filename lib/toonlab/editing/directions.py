@@ -67,19 +67,50 @@ def apply_edit(latents: torch.Tensor, direction: torch.Tensor, c: float | torch.
     return torch.where((c == 0).view(-1, *[1] * (latents.ndim - 1)), latents, edited)
 
 
-def match_norm(direction: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """``direction`` rescaled to the L2 norm of ``reference`` (per image when both are batched).
+def match_norm(direction: torch.Tensor, reference: torch.Tensor, *, per_image: bool = False) -> torch.Tensor:
+    """``direction`` rescaled to the L2 norm of ``reference``.
 
-    The four finders return directions of unrelated lengths (the text delta: whatever the mapper gives;
-    InterFaceGAN and GANSpace: unit vectors; optimisation: the distance it travelled). Giving all of them
-    the text delta's length puts every method on one c axis: the same c is the same distance in W+.
+    Shapes: ``direction`` (B, *S) per image with ``reference`` (*S) shared: every image's direction gets the
+    one reference length; ``per_image=True`` with both (B, *S): image i gets ``reference[i]``'s length;
+    otherwise both are one direction and are compared whole.
     """
+    if per_image:
+        if direction.shape != reference.shape or direction.ndim < 2:
+            raise EditInputError(f"per-image match_norm needs two (B, ...) tensors of one shape, got "
+                                 f"{tuple(direction.shape)} and {tuple(reference.shape)}")
+        lengths = reference.flatten(1).norm(dim=1)
+        return set_length(direction, lengths, per_image=True)
     if direction.ndim == reference.ndim + 1:  # one direction per image, one shared reference
-        d = direction.flatten(1).norm(dim=1)
-        return direction * (reference.norm() / d.clamp_min(1e-12)).view(-1, *[1] * (direction.ndim - 1))
-        d, r = direction.flatten(1).norm(dim=1), reference.flatten(1).norm(dim=1)
-        return direction * (r / d.clamp_min(1e-12)).view(-1, *[1] * (direction.ndim - 1))
-    return direction * (reference.norm() / direction.norm().clamp_min(1e-12))
+        return set_length(direction, reference.norm(), per_image=True)
+    return set_length(direction, reference.norm())
+
+
+def set_length(direction: torch.Tensor, length: float | torch.Tensor, *, per_image: bool = False) -> torch.Tensor:
+    """``direction`` scaled to L2 norm ``length`` (with ``per_image``: each ``direction[i]`` to ``length``, one
+    number or one per image). A zero direction stays zero (it has no orientation to keep)."""
+    length = torch.as_tensor(length, dtype=direction.dtype, device=direction.device)
+    if per_image:
+        norms = direction.flatten(1).norm(dim=1)
+        return direction * (length / norms.clamp_min(1e-12)).view(-1, *[1] * (direction.ndim - 1))
+    return direction * (length / direction.norm().clamp_min(1e-12))
+
+
+def w_spread(w_samples: torch.Tensor) -> float:
+    """sigma_W: the root-mean-square per-dimension standard deviation of sampled w ``(N, D)``; the unit of
+    the chapter's fixed edit distance."""
+    if w_samples.ndim != 2 or len(w_samples) < 2:
+        raise EditInputError(f"sigma_W needs at least two sampled w (N, D), got {tuple(w_samples.shape)}")
+    return float(w_samples.double().var(0).mean().sqrt())
+
+
+def fixed_distance(direction: torch.Tensor, rows: int, sigma_w: float, k: float, *, per_image: bool = False) -> torch.Tensor:
+    """``direction`` in W+ ``(rows, D)`` (or ``(B, rows, D)`` with ``per_image``) rescaled so its length is
+    ``k * sigma_W`` per W+ row, i.e. a Frobenius norm of ``k * sigma_W * sqrt(rows)``: every method moves one
+    fixed distance at c = 1, whatever length its finder returned (a mapper that learned little gives a short
+    text delta; rescaling the others to it would shrink every method with it)."""
+    if k <= 0 or sigma_w <= 0:
+        raise EditInputError(f"the edit distance k * sigma_W must be positive (k = {k}, sigma_W = {sigma_w})")
+    return set_length(direction, k * sigma_w * rows ** 0.5, per_image=per_image)
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -203,14 +234,20 @@ def name_components(components: Components, latents: torch.Tensor,
     return names
 
 
-def ganspace_direction_for(components: Components, names: Sequence[tuple[str, float]], attribute: str) -> torch.Tensor:
-    """The component named ``attribute`` that moves it most, oriented so the attribute grows."""
-    candidates = [(abs(change), k, change) for k, (name, change) in enumerate(names) if name == attribute]
+def ganspace_component_for(names: Sequence[tuple[str, float]], attribute: str) -> int:
+    """The index k of the component named ``attribute`` that moves it most (the one to edit along)."""
+    candidates = [(abs(change), k) for k, (name, change) in enumerate(names) if name == attribute]
     if not candidates:
         raise EditInputError(f"no GANSpace component is named {attribute!r} (names: {sorted({n for n, _ in names})}): "
                              f"use more components, or the attribute does not vary along the top ones")
-    _, k, change = max(candidates)
-    return components.directions[k] * (1.0 if change >= 0 else -1.0)
+    return max(candidates)[1]
+
+
+def ganspace_direction_for(components: Components, names: Sequence[tuple[str, float]], attribute: str) -> torch.Tensor:
+    """The component named ``attribute`` that moves it most (:func:`ganspace_component_for`), oriented so the
+    attribute grows."""
+    k = ganspace_component_for(names, attribute)
+    return components.directions[k] * (1.0 if names[k][1] >= 0 else -1.0)
 
 
 # ---------------------------------------------------------------------------------------------------

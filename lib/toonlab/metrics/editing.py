@@ -106,15 +106,16 @@ def untouched_agreement(classifier: Any, originals: torch.Tensor, edited: torch.
 
 
 def success_at_preservation(curve_distance: Sequence[float], curve_success: Sequence[float], distance: float) -> float:
-    """The success the global-c sweep reaches at perceptual distance ``distance``: linear between the sweep
-    points, sorted by distance; outside the swept range, NaN (the curve says nothing there)."""
+    """The success the global-c sweep reaches at perceptual distance ``distance``: on the curve's upper
+    envelope (the best success of any swept c whose distance is no larger, so the frontier never falls as the
+    budget grows), linear between the sweep points; outside the swept range, NaN (the curve says nothing)."""
     x, y = np.asarray(curve_distance, dtype=float), np.asarray(curve_success, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if len(x) < 2:
         raise MetricInputError("a success-vs-preservation curve needs at least two finite points")
     order = np.argsort(x, kind="stable")
-    x, y = x[order], y[order]
+    x, y = x[order], np.maximum.accumulate(y[order])  # upper envelope: monotone in the distance budget
     if distance < x[0] or distance > x[-1]:
         return float("nan")
     return float(np.interp(distance, x, y))

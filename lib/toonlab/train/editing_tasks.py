@@ -17,12 +17,15 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from toonlab.editing.directions import apply_edit
+from toonlab.editing.embeddings import NormalisedClip
 from toonlab.editing.optimal_c import TARGET_SIMILARITY, OptimalCLayer, optimal_c_loss
 from toonlab.inversion.clip_encoder import DifferentiableClip
 from toonlab.inversion.generator import InversionGenerator
@@ -37,40 +40,103 @@ def digest(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+# Every seeded stream of the chapter owns one block of STREAM_SPAN seeds. A stream of single latents
+# (:class:`SeededLatents`) draws item i from seed ``base + i``, so two streams whose bases were closer than
+# their length shared latents (the test latents were once item 3000 of the mapper's training stream).
+STREAM_SPAN = 1_000_000
+STREAMS = ("mapper centres", "mapper training", "mapper recovery", "boundary", "test", "optimal-c training")
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """The first seed of ``stream`` for the chapter's ``seed``: block ``k + 1`` of :data:`STREAM_SPAN` seeds,
+    ``seed`` inside it; streams of at most ``STREAM_SPAN - seed`` items never meet."""
+    if stream not in STREAMS:
+        raise ValueError(f"unknown latent stream {stream!r}: one of {STREAMS}")
+    if not 0 <= seed < STREAM_SPAN // 2:
+        raise ValueError(f"seed {seed} must be in [0, {STREAM_SPAN // 2}) so the chapter's seed streams stay disjoint")
+    return (STREAMS.index(stream) + 1) * STREAM_SPAN + seed
+
+
+def stream_latents(n: int, dim: int, seed: int, stream: str) -> SeededLatents:
+    """``n`` single latents of ``stream`` (item i from its own seed), refused if they would leave its block."""
+    if seed + n > STREAM_SPAN:
+        raise ValueError(f"{n} latents from seed {seed} overrun the stream's {STREAM_SPAN} seeds: use fewer")
+    return SeededLatents(n, dim, stream_seed(seed, stream))
+
+
+@torch.no_grad()
+def centre_embeddings(wplus: InversionGenerator, clip: Any, seed: int, n: int = 512) -> torch.Tensor:
+    """The raw CLIP image embeddings of ``n`` generated images (the "mapper centres" stream): their mean is
+    the mapper's input centre, their mean norm the scale :class:`NormalisedClip` gives every embedding."""
+    device = wplus.mean_latent.device
+    _, images = wplus.sample(n, stream_seed(seed, "mapper centres"))
+    return torch.cat([clip.encode_image(chunk.to(device)) for chunk in images.split(64)])
+
+
+@dataclass
+class MapperFit:
+    """The fitted mapper's run, and the CLIP view it reads (raw, or L2-normalised x ``scale``)."""
+
+    fit: FitResult
+    clip: Any
+    normalised: bool
+    image_norm: float  # mean raw image-embedding norm of the generator's images
+
+
 def fit_csla_mapper(wplus: InversionGenerator, clip: Any, root: str | Path, *, identity: str, steps: int,
-                    batch_size: int, lr: float = 3e-5, seed: int = 0, log_every: int = 10,
-                    checkpoint_every: int = 0, progress: bool = True) -> FitResult:
+                    batch_size: int, lr: float = 3e-5, seed: int = 0, normalise: bool = True, log_every: int = 10,
+                    checkpoint_every: int = 0, progress: bool = True) -> MapperFit:
     """Chapter 05's CSLA mapper for ``wplus``: centres from 512 generated images (mean W+, mean CLIP image
-    embedding), then :class:`CSLATask` on :class:`SeededLatents`, as chapter 05 trains it. ``identity`` names
-    the generator's weights; with the CLIP, the steps' settings and the seed it names the run folder."""
+    embedding), then :class:`CSLATask` on seeded latents, as chapter 05 trains it. With ``normalise`` (ours)
+    the task sees CLIP through :class:`NormalisedClip` (unit embeddings times the mean image-embedding norm),
+    and so must every caller of the mapper (``MapperFit.clip``). ``identity`` names the generator's weights;
+    with the CLIP, the steps' settings and the seed it names the run folder."""
     if wplus.space != "w+":
         raise ValueError("the CSLA mapper writes W+: pass InversionGenerator(stylegan2, 'w+')")
+    embeddings = centre_embeddings(wplus, clip, seed)
+    image_norm = float(embeddings.norm(dim=-1).mean())
+    view = NormalisedClip(clip, image_norm) if normalise else clip
     record = {"generator": identity, "clip": getattr(clip, "name", type(clip).__name__), "lr": lr,
-              "batch": batch_size, "seed": seed, "shape": list(wplus.latent_shape), "clip_dim": clip.embed_dim}
+              "batch": batch_size, "seed": seed, "shape": list(wplus.latent_shape), "clip_dim": clip.embed_dim,
+              "normalise": normalise, "streams": "disjoint-v2"}
     device = wplus.mean_latent.device
     out = Path(root) / f"csla-{digest(record)}"
     torch.manual_seed(seed)
     mapper = CSLAMapper(CSLAMapperConfig(clip.embed_dim, *wplus.latent_shape)).to(device)
     if latest(out / "checkpoints") is None:  # a checkpoint restores the centres (buffers) with the weights
-        with torch.no_grad():
-            _, images = wplus.sample(512, seed + 1000)
-            mean_clip = torch.cat([clip.encode_image(chunk.to(device)) for chunk in images.split(64)]).mean(0)
+        # the centre of what the mapper reads: the mean of the (normalised) embeddings it is trained on
+        mean_clip = (F.normalize(embeddings, dim=-1) * image_norm if normalise else embeddings).mean(0)
         mapper.set_centres(wplus.mean_latent, mean_clip)
-    latents = SeededLatents(100_000, wplus.generator.style_dim, seed + 2000)  # data-free: z only
+    latents = stream_latents(100_000, wplus.generator.style_dim, seed, "mapper training")  # data-free: z only
     log_every = min(log_every, steps)
-    return fit(CSLATask(mapper, wplus, clip, lr=lr), latents, out, steps=steps,
-               batch_size=batch_size, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every or steps,
-               progress=progress)
+    fitted = fit(CSLATask(mapper, wplus, view, lr=lr), latents, out, steps=steps,
+                 batch_size=batch_size, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every or steps,
+                 progress=progress)
+    return MapperFit(fitted, view, normalise, image_norm)
+
+
+@torch.no_grad()
+def mapper_recovery(mapper: torch.nn.Module, wplus: InversionGenerator, clip: Any, *, n: int, seed: int,
+                    batch_size: int = 32) -> dict[str, float]:
+    """How much of W+ the mapper recovers from CLIP on ``n`` held-out latents (their own seed stream):
+    ``MSE(mapper(E_I(G(w))), w)`` against the MSE of always answering the mean W+. A ratio near 1 is a mapper
+    that learned nothing; ``clip`` must be the view it was trained with."""
+    latents, images = wplus.sample(n, stream_seed(seed, "mapper recovery"))
+    device = wplus.mean_latent.device
+    predicted = torch.cat([mapper(clip.encode_image(chunk.to(device))) for chunk in images.split(batch_size)])
+    mse = float((predicted - latents).pow(2).mean())
+    baseline = float((wplus.mean_latent - latents).pow(2).mean())
+    return {"latent MSE": mse, "mean-latent MSE": baseline, "recovery ratio (MSE / mean-latent MSE)": mse / baseline}
 
 
 class PromptLatents(Dataset):
-    """Item i: (z drawn from seed ``seed + i``, prompt index ``i mod n_prompts``) — every prompt equally often,
+    """Item i: (z of the "optimal-c training" stream's item i, prompt index ``i mod n_prompts``) — every prompt equally often,
     indexable, so the step-indexed loader and exact resume work unchanged."""
 
     def __init__(self, n: int, dim: int, n_prompts: int, seed: int = 0) -> None:
         if n_prompts < 1:
             raise ValueError("the optimal-c layer needs at least one prompt to train on")
-        self.latents, self.n_prompts = SeededLatents(n, dim, seed), n_prompts
+        self.latents, self.n_prompts = stream_latents(n, dim, seed, "optimal-c training"), n_prompts
 
     def __len__(self) -> int:
         return len(self.latents)
