@@ -225,7 +225,13 @@ def measure_step(spec: MethodSpec, size: CostSize, *, batch_size: int = 1, steps
     training step, built fresh. Every method's step runs on SD 1.x's architecture (the same model, batch and
     resolution for all three), without prior preservation."""
     from toonlab.train.loop import TrainConfig, _make_accelerator
+    from toonlab.zoo.tokenizer import END, clip_tokenizer
 
+    # libraries and the tokenizer loaded before the measurement starts, so their memory is not counted as the step's
+    import diffusers.pipelines.stable_diffusion  # noqa: F401
+    import transformers.models.clip.modeling_clip  # noqa: F401
+
+    clip_tokenizer(END)
     _free()
     with track_peak_memory(device) as peak:
         pipe = _build(size, seed).to(device)
