@@ -204,7 +204,8 @@ def train_one(base: Any, label: str, method: str, subject: str, instance: Instan
     (a finished run reloads, a killed one resumes)."""
     config = method_config(method, settings, learning_rate)
     instance_prompt = f"a photo of {identifier} {class_noun}"
-    prior = settings.prior_preservation and method != "lora"  # the text-to-image LoRA script has none
+    # Comics: prior preservation for DreamBooth only (DreamBooth+LoRA ran without; the text-to-image LoRA has none)
+    prior = settings.prior_preservation and method == "dreambooth"
     data = DreamBoothImages(instance.images, instance_prompt, settings.resolution,
                             class_images if prior else (), f"a photo of {class_noun}" if prior else None)
     train = TrainConfig(steps=settings.steps, batch_size=settings.batch_size, seed=settings.seed,
