@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         wanted = (*MAPPERS[kind], *FAST[kind])
         inverters = {name: inverters[name] for name in wanted}
         evaluation = chapter.evaluate(inverters, test, models, trained, device=device)
-        table = chapter.results_table(evaluation, models, f"{args.profile}: {generator.label}")
+        table = chapter.results_table(evaluation, models)
     quality = models.labels["lpips"]
     rows = {r["method"]: r for r in table.to_dict("records")}
     optimisation = rows[FAST[kind][1]]

@@ -138,3 +138,16 @@ def test_the_command_check_catches_what_does_not_exist():
     check_command('TOONLAB_CHROMIUM="$(command -v google-chrome)" make check-book')
     with pytest.raises(SystemExit):
         check_command("make check-book CHECK_FLAGS=--offline")
+
+
+def test_the_project_url_is_one_constant_that_pyproject_repeats():
+    """pyproject.toml cannot import toonlab.project.REPOSITORY_URL: its Homepage literal must match it, and
+    the scraper's User-Agent must name it."""
+    import tomllib
+
+    from toonlab.data.scrape.config import USER_AGENT
+    from toonlab.project import REPOSITORY_URL
+
+    homepage = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]["Homepage"]
+    assert homepage == REPOSITORY_URL, "pyproject.toml's Homepage and toonlab.project.REPOSITORY_URL disagree"
+    assert f"(+{REPOSITORY_URL};" in USER_AGENT

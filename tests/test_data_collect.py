@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 
 from toonlab.chapters import dataset as chapter  # noqa: E402
 from toonlab.data import figures, stats  # noqa: E402
+from toonlab.data.scrape import CrawlSummary, load_summary  # noqa: E402
 from toonlab.data.shop import FAULT_CATEGORY, emoji_products  # noqa: E402
 
 
@@ -35,6 +36,10 @@ def test_crawl_the_shop_then_describe_and_draw(tmp_path):
     assert sorted(labels) == sorted(p.label for p in products)
     table = chapter.crawl_table(summary)
     assert dict(zip(table["crawl"], table["count"]))["failed: truncated"] == 1
+    recorded = load_summary(tmp_path / "crawl")["stops"]  # what summary.json says, row for row
+    stops = chapter.stop_table(summary)
+    assert sorted(stops["reason"]) == sorted(stop["reason"] for stop in recorded) and len(stops) == len(recorded)
+    assert stops.iloc[0].tolist()[:2] == ["frontier_exhausted", "whole crawl"]
     failures = chapter.failure_table(tmp_path / "crawl")
     assert list(failures["cause"]) == ["truncated"] and failures["example"][0].startswith("/image/")
 
@@ -45,6 +50,25 @@ def test_crawl_the_shop_then_describe_and_draw(tmp_path):
         assert fig.axes
     grid = figures.sample_grid(paths, labels, per_class=2, size=16, classes=sorted(set(labels))[:2])
     assert len(grid.axes) == 2
+
+
+def test_the_stop_table_gives_every_stop_its_reason_and_a_port_free_scope():
+    """One row per recorded stop, the whole crawl's first; the fixture shop's port (new every run) is not in it."""
+    def summary(port: int) -> CrawlSummary:
+        shop = f"http://127.0.0.1:{port}"
+        return CrawlSummary(pages=9, images=4, duplicates=0, near_duplicates=0, failures={}, requests=12, retries=0,
+                            seconds=1.0, resumed=False, stop_reason="max_pages", stops=[
+                                {"reason": "stale_pages", "scope": f"{shop}/index.php?path=11&route=product/category",
+                                 "detail": f"'next' links not followed from {shop}/index.php?page=5"},
+                                {"reason": "robots_unavailable", "scope": "http://cdn.example:8080", "detail": "x"},
+                                {"reason": "max_pages", "scope": "crawl", "detail": "9 pages"}])
+
+    table = chapter.stop_table(summary(37989))
+    assert table[["reason", "scope"]].values.tolist() == [
+        ["max_pages", "whole crawl"], ["robots_unavailable", "host cdn.example"],
+        ["stale_pages", "category /index.php?path=11&route=product/category"]]
+    assert table["meaning"][0].startswith("limits.max_pages HTML page fetches")
+    assert table.equals(chapter.stop_table(summary(41234)))
 
 
 def test_a_fresh_crawl_replaces_an_old_one(tmp_path):

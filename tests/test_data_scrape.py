@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -350,34 +351,44 @@ def test_crash_mid_crawl_then_resume_gives_the_same_result(tmp_path, monkeypatch
     _check_complete(tmp_path / "out", reference)
 
 
+def _kill_then_finish(raw: dict, out: Path, site: Path, thresholds: tuple[int, ...],
+                      after_kill: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
+    """Run the scraper's command line on site config ``raw`` into ``out``, SIGKILL it as soon as ``out``
+    holds each of ``thresholds`` images (one process per threshold; ``after_kill`` runs after each process
+    once one was killed), then once more to the end. Returns that last run, checked to have succeeded."""
+    site.write_text(yaml.safe_dump(raw))
+    command = [sys.executable, "-m", "toonlab.data.scrape", str(site), str(out), "--no-progress"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    kills = 0
+    for threshold in thresholds:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            images = _files(out / "images") if (out / "images").exists() else set()
+            if len(images) >= threshold:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.01)
+        process.wait(timeout=30)
+        process.stdout.close()
+        process.stderr.close()
+        if kills and after_kill is not None:
+            after_kill()
+    assert kills >= 2, "the crawl finished before it could be killed; slow the shop down"
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def test_kill_minus_nine_and_resume(tmp_path):
     """SIGKILL the crawler process several times mid-crawl; the resumed crawl loses and duplicates nothing."""
     with FixtureShop(toy_products(3, 8), per_page=4, faults=RESUME_FAULTS, latency=0.03) as shop:
         raw = fixture_site_config(shop.base_url, **{**FAST, "checkpoint_every": 2})
         crawl(raw, tmp_path / "reference", progress=False)
         reference = _comparable(tmp_path / "reference")
-        site = tmp_path / "site.yaml"
-        site.write_text(yaml.safe_dump(raw))
         out = tmp_path / "out"
-        command = [sys.executable, "-m", "toonlab.data.scrape", str(site), str(out), "--no-progress"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        kills = 0
-        for threshold in (3, 10, 18):
-            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            while process.poll() is None and time.monotonic() < deadline:
-                images = _files(out / "images") if (out / "images").exists() else set()
-                if len(images) >= threshold:
-                    process.send_signal(signal.SIGKILL)
-                    kills += 1
-                    break
-                time.sleep(0.01)
-            process.wait(timeout=30)
-            process.stdout.close()
-            process.stderr.close()
-        assert kills >= 2, "the crawl finished before it could be killed; slow the shop down"
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-2000:]
+        done = _kill_then_finish(raw, out, tmp_path / "site.yaml", thresholds=(3, 10, 18))
         assert "(resumed)" in done.stdout
     _check_complete(out, reference)
 
@@ -658,31 +669,14 @@ def test_kill_minus_nine_on_endless_pagination_and_resume(tmp_path):
         crawl(raw, tmp_path / "reference", progress=False)
         reference = _comparable(tmp_path / "reference")
         reference_stops = sorted((s["reason"], s["scope"]) for s in _report(tmp_path / "reference")["stops"])
-        site = tmp_path / "site.yaml"
-        site.write_text(yaml.safe_dump(raw))
         out = tmp_path / "out"
-        command = [sys.executable, "-m", "toonlab.data.scrape", str(site), str(out), "--no-progress"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        kills = 0
-        for threshold in (2, 6, 11):
-            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            while process.poll() is None and time.monotonic() < deadline:
-                images = _files(out / "images") if (out / "images").exists() else set()
-                if len(images) >= threshold:
-                    process.send_signal(signal.SIGKILL)
-                    kills += 1
-                    break
-                time.sleep(0.01)
-            process.wait(timeout=30)
-            process.stdout.close()
-            process.stderr.close()
-            if kills and (out / "manifest.csv").is_file():  # a killed crawl still has a usable manifest
+
+        def manifest_is_usable() -> None:  # a killed crawl still has a usable manifest
+            if (out / "manifest.csv").is_file():
                 for row in read_crawl_manifest(out):
                     assert sha256_file(out / row["path"]) == row["sha256"]
-        assert kills >= 2, "the crawl finished before it could be killed; slow the shop down"
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-2000:]
+
+        done = _kill_then_finish(raw, out, tmp_path / "site.yaml", thresholds=(2, 6, 11), after_kill=manifest_is_usable)
         assert "(resumed)" in done.stdout and "stopped: stale_pages" in done.stdout
     _check_complete(out, reference)
     assert sorted((s["reason"], s["scope"]) for s in _report(out)["stops"]) == reference_stops

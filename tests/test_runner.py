@@ -147,6 +147,36 @@ def test_scaffold_has_standard_cells_and_refuses_to_overwrite(tmp_path):
         new_chapter("demo", "Demo", tmp_path)
 
 
+def test_scaffold_creates_the_chapter_module_the_conventions_ask_for(book_root, capsys):
+    """``python -m toonlab.book new`` writes lib/toonlab/chapters/<name>.py (docstring naming the chapter and
+    its steps, ``CHAPTER``), imported by the new notebook as ``chapter``; it overwrites nothing."""
+    import ast
+    import importlib.util
+
+    from toonlab.book.__main__ import main
+
+    assert main(["new", "06_demo", "Demo things"]) == 0
+    module_path = book_root / "lib/toonlab/chapters/demo.py"
+    assert f"created {book_root / 'notebooks/06_demo.ipynb'} and {module_path}" in capsys.readouterr().out
+    docstring = ast.get_docstring(ast.parse(module_path.read_text()))
+    assert docstring.startswith("Chapter 06 — Demo things") and "steps the notebook calls" in docstring
+    spec = importlib.util.spec_from_file_location("scaffolded_demo", module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.CHAPTER == "06_demo"
+    validation = nbformat.read(book_root / "notebooks/06_demo.ipynb", as_version=4).cells[4].source
+    assert validation.startswith("from toonlab.chapters import demo as chapter\n")
+    assert 'ChapterRun(chapter.CHAPTER, params' in validation and "show_reference(chapter.CHAPTER," in validation
+
+    (book_root / "notebooks/06_demo.ipynb").unlink()  # the module is left: nothing is written
+    assert main(["new", "06_demo", "Demo things"]) == 2
+    assert "demo.py exists" in capsys.readouterr().err and not (book_root / "notebooks/06_demo.ipynb").exists()
+    assert main(["new", "09_3d", "3D"]) == 2
+    assert "'3d' is not a Python identifier; pass one with --module" in capsys.readouterr().err
+    assert main(["new", "09_3d", "3D", "--module", "shape3d"]) == 0
+    assert (book_root / "lib/toonlab/chapters/shape3d.py").is_file()
+
+
 def test_notebook_opened_on_its_own_runs_bootstrap_and_parameter_cells(tmp_path, monkeypatch):
     """No papermill: the defaults (profile `full`) validate, and a bad edit gives a clear error."""
     from nbclient import NotebookClient
@@ -191,13 +221,13 @@ def test_results_overview_lists_reference_and_smoke_runs(book_root):
 
 
 def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
-    from toonlab.book import dependencies
+    from toonlab.book import dependencies, imports
 
     (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml  # a lazy import counts too\n")
     (book_root / "lib/toonlab/module.py").write_text("from .helper import f\nVALUE = 1\n")
     add_chapter(book_root, "01_demo", ["import numpy as np", "%matplotlib inline\nfrom toonlab.module import VALUE"])
     chapter = discover(book_root / "notebooks")[0]
-    modules = dependencies.third_party_modules(dependencies.notebook_imports(chapter.source), book_root)
+    modules = dependencies.third_party_modules(imports.notebook_imports(chapter.source), book_root)
     assert {"numpy", "yaml", "IPython"} <= modules and "toonlab" not in modules
     packages = dependencies.chapter_packages(chapter.source, book_root)
     assert packages["numpy"] and packages["pyyaml"] and "python" in packages
@@ -212,12 +242,12 @@ def test_the_cache_key_follows_what_a_chapter_imports(book_root, monkeypatch):
 
 
 def test_ipython_syntax_does_not_hide_a_cells_imports(book_root):
-    from toonlab.book import dependencies
+    from toonlab.book import imports
 
     add_chapter(book_root, "01_demo", ["files = !ls\nimport yaml", "np?\nimport numpy as np",
                                        "%%time\nimport PIL.Image", "%matplotlib inline\nfrom packaging import version"])
-    imports = dependencies.notebook_imports(discover(book_root / "notebooks")[0].source)
-    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= imports
+    found = imports.notebook_imports(discover(book_root / "notebooks")[0].source)
+    assert {"yaml", "numpy", "PIL.Image", "packaging"} <= found
 
 
 def test_source_manifest_digests_hash_only_the_named_sources_under_root(book_root, monkeypatch):
@@ -364,6 +394,24 @@ def test_chapter_fingerprint_follows_imports_transitively_and_only_them(tmp_path
     assert found == {"__init__.py", "a.py", "pkg/__init__.py", "pkg/b.py", "c.py", "lazy/__init__.py", "lazy/impl.py"}
 
 
+def test_the_fingerprint_and_the_package_versions_walk_the_same_imports(book_root):
+    """One walker for both: a module reached through a relative import is hashed into the fingerprint, as
+    its third-party imports are looked up for the package versions."""
+    from toonlab.book import dependencies
+    from toonlab.book.chapters import chapter_lib_files, code_fingerprint
+
+    (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml\n")
+    (book_root / "lib/toonlab/module.py").write_text("from .helper import f\nVALUE = 1\n")
+    add_chapter(book_root, "01_demo", ["from toonlab.module import VALUE"])
+    chapter = discover(book_root / "notebooks")[0]
+    lib = book_root / "lib/toonlab"
+    assert {lib / "helper.py", lib / "module.py"} <= set(chapter_lib_files(chapter, book_root))
+    assert "yaml" in dependencies.third_party_modules({"toonlab.module"}, book_root)
+    before = code_fingerprint(chapter, {"seed": 0}, book_root)
+    (book_root / "lib/toonlab/helper.py").write_text("def f():\n    import yaml\n    return 2\n")
+    assert code_fingerprint(chapter, {"seed": 0}, book_root) != before
+
+
 def test_real_chapters_depend_on_their_own_modules_not_on_other_chapters_or_the_book_tooling():
     from conftest import REPO
     from toonlab.book.chapters import chapter_lib_files
@@ -379,3 +427,65 @@ def test_reference_profiles_give_a_cell_longer_than_ci():
 
     assert default_cell_timeout("ci") == 1800
     assert all(default_cell_timeout(p) >= 3 * 3600 for p in ("cpu", "gpu", "full"))
+
+
+def test_a_chapters_own_exports_do_not_make_its_results_stale(book_root):
+    """Re-running chapter 03 rewrites its generator exports and their sha256: its results stay current, the
+    chapter that loads them (05) and a chapter with no relation to them see the change."""
+    from toonlab.book.chapters import code_fingerprint
+
+    add_chapter(book_root, "03_gan")
+    add_chapter(book_root, "05_inversion")
+    weights = book_root / "data" / "weights"
+    weights.mkdir()
+    (weights / "gan.safetensors").write_bytes(b"first")
+    registry = book_root / "data" / "registry.yaml"
+
+    def publish(content: bytes, sha: str) -> None:
+        (weights / "gan.safetensors").write_bytes(content)
+        registry.write_text("sources: {}\nweights:\n  gan_cpu:\n    file: data/weights/gan.safetensors\n"
+                            f"    sha256: {sha}\n    chapter: 03_gan\n")
+
+    publish(b"first", "aaa")
+    gan, inversion = discover(book_root / "notebooks")
+    before = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, inversion)}
+    publish(b"second", "bbb")
+    after = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, inversion)}
+    assert after["03_gan"] == before["03_gan"]
+    assert after["05_inversion"] != before["05_inversion"]
+    (book_root / "data" / "other.csv").write_text("a\n")  # any other data file still counts for every chapter
+    assert code_fingerprint(gan, {}, book_root) != after["03_gan"]
+
+
+def test_a_data_set_for_other_chapters_does_not_make_results_stale(book_root):
+    """A source whose registry entry names its chapters (``chapters: [08_fewshot]``) counts only for them."""
+    from toonlab.book.chapters import code_fingerprint
+
+    add_chapter(book_root, "03_gan")
+    add_chapter(book_root, "08_fewshot")
+    gan, fewshot = discover(book_root / "notebooks")
+    before = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, fewshot)}
+    (book_root / "data" / "dreambench").mkdir()
+    (book_root / "data" / "dreambench" / "00.jpg").write_bytes(b"image")
+    (book_root / "data" / "manifests").mkdir()
+    (book_root / "data" / "manifests" / "dreambench.csv").write_text("file\n00.jpg\n")
+    (book_root / "data" / "registry.yaml").write_text(
+        "sources: {}\ndreambench:\n  manifest: manifests/dreambench.csv\n  chapters: [08_fewshot]\n")
+    after = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, fewshot)}
+    assert after["08_fewshot"] != before["08_fewshot"]
+    assert after["03_gan"] == before["03_gan"]
+    (book_root / "data" / "dreambench" / "00.jpg").write_bytes(b"another image")
+    assert code_fingerprint(gan, {}, book_root) == before["03_gan"]
+    assert code_fingerprint(fewshot, {}, book_root) != after["08_fewshot"]
+    (book_root / "data" / "registry.yaml").write_text("sources: {emoji: {}}\ndreambench:\n  chapters: [08_fewshot]\n")
+    assert code_fingerprint(gan, {}, book_root) != before["03_gan"]  # the rest of the registry still counts
+
+
+def test_a_chapter_loading_a_source_that_does_not_name_it_fails(book_root):
+    add_chapter(book_root, "01_demo", ['from toonlab.paths import note_source_used; note_source_used("dreambench")'])
+    (book_root / "data" / "registry.yaml").write_text("sources: {}\ndreambench:\n  chapters: [08_fewshot]\n")
+    with pytest.raises(ChapterFailed, match="add '01_demo' to that list"):
+        run("ci", root=book_root, echo=quiet)
+    assert not (book_root / "book/chapters/01_demo.ipynb").exists()
+    (book_root / "data" / "registry.yaml").write_text("sources: {}\ndreambench:\n  chapters: [08_fewshot, 01_demo]\n")
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]

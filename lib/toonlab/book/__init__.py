@@ -1,6 +1,8 @@
 """Layer 7: turning chapter notebooks into the book.
 
 - :mod:`toonlab.book.chapters` finds the chapter notebooks and fingerprints what each depends on;
+- :mod:`toonlab.book.imports` reads a chapter's import graph from source (the fingerprint's lib files, the
+  packages whose versions go into the cache key);
 - :mod:`toonlab.book.runner` executes them with papermill for a profile, skipping unchanged ones;
 - :mod:`toonlab.book.build` runs Jupyter Book (HTML, LaTeX, and the report PDF with code cells hidden);
 - :mod:`toonlab.book.report_tables`, :mod:`toonlab.book.html_assets`: small Sphinx extensions for the

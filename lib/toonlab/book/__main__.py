@@ -6,7 +6,7 @@
     python -m toonlab.book pdf                       # report PDF via LaTeX (code hidden) -> _build/latex/toonlab.pdf
     python -m toonlab.book check                     # open _build/html in headless Chromium -> _build/screenshots
     python -m toonlab.book sync                      # notebooks' bootstrap + badge cells from _config.yml
-    python -m toonlab.book new 05_inversion "Inversion mappers"
+    python -m toonlab.book new 05_inversion "Inversion mappers" [--module inversion]
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     check_p.add_argument("--online", action="store_true", help="also require images from other sites to load")
     commands.add_parser("sync", help="rewrite the notebooks' bootstrap and badge cells from _config.yml's repository")
 
-    new_p = commands.add_parser("new", help="create a chapter notebook with the standard first cells")
+    new_p = commands.add_parser("new", help="create a chapter notebook with the standard first cells, and its "
+                                            "chapter module lib/toonlab/chapters/<name>.py")
     new_p.add_argument("stem", help="NN_name, e.g. 05_inversion")
     new_p.add_argument("title")
+    new_p.add_argument("--module", help="the chapter module's name (default: the stem's name, e.g. inversion)")
 
     return parser
 
@@ -86,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             changed = sync_notebooks(repo_root() / "notebooks")
             print("\n".join(f"rewrote {path}" for path in changed) or "notebooks already match _config.yml")
         elif args.command == "new":
-            from toonlab.book.scaffold import new_chapter
+            from toonlab.book.scaffold import chapter_module_name, new_chapter
 
-            path = new_chapter(args.stem, args.title, repo_root() / "notebooks")
-            print(f"created {path}; add its parameters to notebooks/params/*.yaml and "
+            chapters_dir = repo_root() / "lib" / "toonlab" / "chapters"
+            path = new_chapter(args.stem, args.title, repo_root() / "notebooks", chapters_dir, module=args.module)
+            module = chapters_dir / f"{chapter_module_name(args.stem, args.module)}.py"
+            print(f"created {path} and {module}; add its parameters to notebooks/params/*.yaml and "
                   f"`- file: book/chapters/{args.stem}` to _toc.yml")
     except (ParameterError, ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

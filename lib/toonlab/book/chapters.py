@@ -4,7 +4,7 @@ A chapter is ``notebooks/NN_name.ipynb``. Its executed copy ``book/chapters/NN_n
 its metadata, a fingerprint of everything the run depended on: the source notebook, the parameters the
 profile gives it, the ``lib/`` modules the notebook imports (directly or through other toonlab modules, found
 by reading their import statements), the library's data files and the committed data files (registry,
-manifests, small weights): its *code fingerprint*. The cache key adds the chapter's environment: the versions
+manifests, small weights — less the weights the chapter exports itself): its *code fingerprint*. The cache key adds the chapter's environment: the versions
 of the installed packages it imports and the manifests of the downloaded data sets its last run loaded
 (:mod:`toonlab.book.dependencies`). If nothing changed the chapter is skipped — so editing one chapter
 re-executes one chapter, and editing a shared module re-executes the chapters that import it.
@@ -17,7 +17,6 @@ the data cache differs between machines, and the package versions are pinned by 
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
@@ -26,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toonlab.book import imports
+
 CHAPTER_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 LIB_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
 DATA_SKIP_DIRS = {"cache"}
+REGISTRY_FILE = "registry.yaml"
 METADATA_KEY = "toonlab"
 PACKAGE = "toonlab"
 
@@ -82,86 +84,24 @@ def lib_files(root: Path) -> list[Path]:
     return [p for p in lib.rglob("*") if p.is_file() and p.suffix in LIB_SUFFIXES and "__pycache__" not in p.parts]
 
 
-def _module_file(lib: Path, module: str) -> Path | None:
-    """``toonlab.a.b`` -> ``lib/toonlab/a/b.py`` or ``.../b/__init__.py``; None when it is no module file."""
-    parts = module.split(".")
-    if parts[0] != PACKAGE:
-        return None
-    base = lib.joinpath(*parts[1:]) if len(parts) > 1 else lib
-    for candidate in (base.with_suffix(".py") if len(parts) > 1 else None, base / "__init__.py"):
-        if candidate is not None and candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported_modules(source: str) -> set[str]:
-    """Every toonlab module an import statement anywhere in ``source`` names (also those inside functions);
-    ``from toonlab.x import y`` names both ``toonlab.x`` and, in case ``y`` is a submodule, ``toonlab.x.y``."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in names if name == PACKAGE or name.startswith(PACKAGE + ".")}
-
-
-def _lazy_exports(source: str) -> set[str]:
-    """Modules a package loads on attribute access (``toonlab.data``'s ``_EXPORTS = {name: module}``)."""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_EXPORTS" for t in node.targets):
-            try:
-                exports = ast.literal_eval(node.value)
-            except ValueError:
-                return set()
-            return {module for module in exports.values() if isinstance(module, str)}
-    return set()
-
-
 def imported_lib_files(sources: Iterable[str], root: Path) -> list[Path]:
-    """The ``lib/toonlab`` modules that code ``sources`` import, transitively, with their parent packages.
+    """The ``lib/toonlab`` modules that code ``sources`` import, transitively, with their parent packages
+    (:func:`toonlab.book.imports.walk`, in this checkout's ``lib/`` only: the fingerprint hashes its files).
 
     Read from the import statements (nothing is imported), including imports inside functions, so it is a
     superset of what one run executes — what the fingerprint needs: a change to any of these files may
     change the chapter's numbers, a change elsewhere cannot.
     """
-    lib = root / "lib" / PACKAGE
-    pending = [m for source in sources for m in _imported_modules(source)]
-    seen: set[str] = set()
-    files: set[Path] = set()
-    while pending:
-        module = pending.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        parts = module.split(".")
-        pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # importing a.b.c runs a and a.b
-        path = _module_file(lib, module)
-        if path is None:
-            continue
-        files.add(path)
-        source = path.read_text()
-        pending.extend(_imported_modules(source))
-        pending.extend(_lazy_exports(source))
-    return sorted(files)
+    modules = set().union(*(imports.imported_names(source) for source in sources))
+    return sorted(imports.walk(modules, [root / "lib"]).files.values())
 
 
 def chapter_lib_files(chapter: Chapter, root: Path) -> list[Path]:
     """What of ``lib/`` a chapter depends on: the modules its notebook imports (transitively) and every
     non-Python file of the library (registries, configs: small, and read by name rather than imported)."""
-    notebook = json.loads(chapter.source.read_text())
-    code = ["".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
-    sources = [_strip_magics(source) for source in code]
-    modules = imported_lib_files(sources, root)
+    modules = imports.walk(imports.notebook_imports(chapter.source), [root / "lib"]).files.values()
     others = [p for p in lib_files(root) if p.suffix != ".py"]
     return sorted(set(modules) | set(others))
-
-
-def _strip_magics(source: str) -> str:
-    """Notebook cells may hold IPython magics and shell escapes, which are not Python."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def data_files(root: Path) -> list[Path]:
@@ -170,6 +110,69 @@ def data_files(root: Path) -> list[Path]:
         return []
     return [p for p in data.rglob("*")
             if p.is_file() and not p.name.startswith(".") and not DATA_SKIP_DIRS.intersection(p.relative_to(data).parts)]
+
+
+def _registry(root: Path) -> dict[str, Any]:
+    import yaml
+
+    path = root / "data" / REGISTRY_FILE
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+
+def published_weights(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
+    """The ``weights:`` entries of data/registry.yaml that chapter ``chapter`` (``03_gan``) makes itself
+    (``chapter: 03_gan`` in the entry): its exports, which later chapters load."""
+    weights = _registry(root).get("weights") or {}
+    return {name: entry for name, entry in weights.items()
+            if isinstance(entry, dict) and str(entry.get("chapter", "")) == chapter}
+
+
+def other_chapters_sources(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
+    """The data sources of data/registry.yaml that declare the chapters loading them (``chapters: [08_fewshot]``)
+    and do not name ``chapter``. The book runner checks the declaration: a chapter that loads a source which
+    does not name it fails (:func:`check_sources_declared`)."""
+    return {name: entry for name, entry in _registry(root).items()
+            if name != "weights" and isinstance(entry, dict) and "chapters" in entry
+            and chapter not in (entry.get("chapters") or [])}
+
+
+def check_sources_declared(chapter: str, used: Iterable[str], root: Path) -> None:
+    """Refuse a run that loaded a data source whose ``chapters:`` list leaves the chapter out: that list keeps
+    the source's files out of the chapter's fingerprint, so its results would not go stale when they change."""
+    wrong = sorted(set(used) & set(other_chapters_sources(chapter, root)))
+    if wrong:
+        raise ValueError(f"{chapter} loaded data source(s) {wrong}, whose `chapters:` list in data/registry.yaml does "
+                         f"not name it; add {chapter!r} to that list")
+
+
+def _hash_data(digest: "hashlib._Hash", chapter: Chapter, root: Path) -> None:
+    """The data part of a chapter's code fingerprint: every data file, except
+
+    - the weights the chapter exports itself: re-running a chapter rewrites its exports and their sha256 in
+      the registry; were they hashed, the results it just made would read as stale. A chapter that *loads*
+      them (05 loads 03's generators) still hashes them, so its results go stale when they change;
+    - the data sources that declare other chapters as their only users (``chapters:``, checked when a chapter
+      runs): their registry entries, ``data/<name>/`` and their manifest. A data set added for chapter 08
+      does not make chapter 03's results stale.
+    """
+    own = published_weights(chapter.stem, root)
+    others = other_chapters_sources(chapter.stem, root)
+    skip = {(root / str(entry.get("file", ""))).resolve() for entry in own.values()}
+    skip |= {(root / "data" / str(entry["manifest"])).resolve() for entry in others.values() if entry.get("manifest")}
+    skip_dirs = {(root / "data" / name).resolve() for name in others}
+    registry = (root / "data" / REGISTRY_FILE).resolve()
+    for path in sorted(data_files(root)):
+        resolved = path.resolve()
+        if resolved in skip or any(folder in resolved.parents for folder in skip_dirs):
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        if resolved == registry:  # parsed: the entries left out above, and comments, do not count
+            content = {name: entry for name, entry in _registry(root).items() if name not in others}
+            content["weights"] = {name: entry for name, entry in (content.get("weights") or {}).items()
+                                  if name not in own}
+            digest.update(hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).digest())
+        else:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
 
 
 def code_fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str:
@@ -181,7 +184,7 @@ def code_fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -
     digest.update(b"lib\0")
     _hash_files(digest, root, chapter_lib_files(chapter, root))
     digest.update(b"data\0")
-    _hash_files(digest, root, data_files(root))
+    _hash_data(digest, chapter, root)
     return digest.hexdigest()
 
 

@@ -5,8 +5,8 @@ The runner's cache key (:func:`toonlab.book.chapters.fingerprint`) hashes the no
 diffusers changes schedulers) and a re-downloaded data set (a Kaggle folder's manifest in the cache).
 
 * :func:`chapter_packages` finds the distributions a chapter imports *without importing anything*: the
-  notebook's import statements, followed through every ``toonlab`` module they reach (their ``import``
-  statements anywhere, function-level lazy imports included, read with :mod:`ast`), give third-party
+  notebook's import statements, followed through every ``toonlab`` module they reach
+  (:func:`toonlab.book.imports.walk`, the walker the code fingerprint uses too), give third-party
   top-level modules; those map to distributions (``importlib.metadata.packages_distributions``), and
   each distribution's own requirements are added, transitively (diffusers brings huggingface-hub,
   safetensors ...). The result is a superset of what runs, which errs towards re-running.
@@ -22,16 +22,16 @@ diffusers changes schedulers) and a re-downloaded data set (a Kaggle folder's ma
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from toonlab.book import imports
 
 PACKAGE = "toonlab"
 
@@ -44,65 +44,6 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def _imports(source: str) -> set[str]:
-    """Dotted module names imported by ``source`` (relative imports are left out: they stay in the package)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # may be submodules
-    return names
-
-
-def _relative_imports(source: str, module: str, is_package: bool) -> set[str]:
-    """``from .x import y`` inside ``module``, resolved to absolute names."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    parts = module.split(".") if is_package else module.split(".")[:-1]
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            base = parts[: len(parts) - node.level + 1]
-            prefix = ".".join(base + ([node.module] if node.module else []))
-            names.add(prefix)
-            names.update(f"{prefix}.{alias.name}" for alias in node.names)
-    return names
-
-
-def _as_python(source: str) -> list[str]:
-    """A code cell as plain Python: IPython syntax (``%magic``, ``x = !ls``, ``obj?``) turned into calls by
-    IPython's own transformer, so one such line does not hide the cell's imports from :mod:`ast`. A cell
-    magic's body (``%%time``) becomes a string there: it is returned too, as Python of its own."""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:  # no IPython: drop the lines that are plainly not Python
-        return ["\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())]
-    pieces = [TransformerManager().transform_cell(source)]
-    if source.lstrip().startswith("%%"):
-        pieces += _as_python(source.lstrip().split("\n", 1)[1] if "\n" in source.lstrip() else "")
-    return pieces
-
-
-def notebook_imports(notebook: Path) -> set[str]:
-    """Modules imported by the code cells of a notebook (IPython syntax transformed first, see _as_python)."""
-    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
-    names: set[str] = set()
-    for cell in cells:
-        if cell.get("cell_type") != "code":
-            continue
-        for piece in _as_python("".join(cell.get("source", []))):
-            names |= _imports(piece)
-    return names
-
-
 @functools.lru_cache(maxsize=1)
 def _installed_lib() -> Path | None:
     """The folder holding the installed ``toonlab`` package (found without importing it)."""
@@ -112,42 +53,12 @@ def _installed_lib() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]).parent
 
 
-def _module_file(module: str, root: Path) -> tuple[Path | None, bool]:
-    """The source file of a ``toonlab`` module: in this checkout's ``lib/`` first, else where it is installed.
-    Looked up on disk, never imported (importing a chapter module would import torch)."""
-    for lib in (root / "lib", _installed_lib()):
-        if lib is None:
-            continue
-        base = lib / Path(*module.split("."))
-        if (base / "__init__.py").is_file():
-            return base / "__init__.py", True
-        if base.with_suffix(".py").is_file():
-            return base.with_suffix(".py"), False
-    return None, False
-
-
 def third_party_modules(modules: set[str], root: Path) -> set[str]:
-    """Top-level non-standard-library modules that ``modules`` import, following ``toonlab`` modules."""
-    found: set[str] = set()
-    todo, done = list(modules), set()
-    while todo:
-        module = todo.pop()
-        if module in done:
-            continue
-        done.add(module)
-        top = module.split(".")[0]
-        if top != PACKAGE:
-            if top not in sys.stdlib_module_names and top != "__future__":
-                found.add(top)
-            continue
-        path, is_package = _module_file(module, root)
-        if path is None:
-            continue  # a name imported from a module (``from toonlab.x import function``), not a module
-        source = path.read_text(encoding="utf-8")
-        todo.extend(_imports(source) | _relative_imports(source, module, is_package))
-        if "." in module:
-            todo.append(module.rsplit(".", 1)[0])  # importing a submodule runs its package's __init__
-    return found
+    """Top-level non-standard-library modules that ``modules`` import, following ``toonlab`` modules
+    (:func:`toonlab.book.imports.walk`: in this checkout's ``lib/`` first, else where it is installed)."""
+    libs = [root / "lib"] + ([_installed_lib()] if _installed_lib() is not None else [])
+    tops = {module.split(".")[0] for module in imports.walk(modules, libs).external}
+    return {top for top in tops if top not in sys.stdlib_module_names and top != "__future__"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -198,7 +109,7 @@ def package_versions(modules: set[str]) -> dict[str, str]:
 
 def chapter_packages(notebook: Path, root: Path) -> dict[str, str]:
     """The versions of every distribution chapter ``notebook`` imports, directly or through ``toonlab``."""
-    versions = package_versions(third_party_modules(notebook_imports(notebook), root))
+    versions = package_versions(third_party_modules(imports.notebook_imports(notebook), root))
     versions["python"] = ".".join(map(str, sys.version_info[:3]))
     return versions
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from toonlab import atomic
-from toonlab.book.chapters import (METADATA_KEY, Chapter, code_fingerprint, discover, environment, fingerprint,
+from toonlab.book.chapters import (METADATA_KEY, Chapter, check_sources_declared, code_fingerprint, discover, environment, fingerprint,
                                    is_up_to_date, recorded_run, select)
 from toonlab.book.dependencies import chapter_packages, sources_used
 from toonlab.params import PROFILES, ParameterError, profile_params
@@ -212,7 +212,12 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
                    packages: dict[str, str] = packages, sources_log: Path = sources_log) -> dict[str, Any]:
             # The key of what this run used: its data sources' manifests as it left them (it may have written
             # them), so the next run of an unchanged chapter is cached. The record keeps the inputs readable.
-            env = environment(chapter, root, sources_used(sources_log), packages)
+            used = sources_used(sources_log)
+            try:
+                check_sources_declared(chapter.stem, used, root)
+            except ValueError as error:
+                raise ChapterFailed(chapter.stem, None, "UndeclaredDataSource", str(error)) from None
+            env = environment(chapter, root, used, packages)
             return {"fingerprint": fingerprint(chapter, parameters, root, env), "environment": env}
 
         try:

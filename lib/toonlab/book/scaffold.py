@@ -1,9 +1,14 @@
-"""``python -m toonlab.book new NN_name "Title"``: a new chapter notebook with the standard first cells.
+"""``python -m toonlab.book new NN_name "Title"``: a new chapter notebook with the standard first cells,
+and its chapter module.
 
 Every chapter opens the same way (DESIGN.md, "Notebook conventions"): title, launch badges, an
 environment bootstrap, one ``parameters`` cell of typed literals (defaults = ``full``), the validation
 of those parameters, and the committed reference results. Generating these cells keeps them identical
 across chapters; a test checks that every chapter still has them.
+
+Its steps live in ``lib/toonlab/chapters/<name>.py`` (DESIGN.md, "Package layering", layer 6; the
+convention is in :mod:`toonlab.chapters`): the module is created with the docstring and ``CHAPTER``
+constant the convention asks for, and the notebook imports it as ``chapter``.
 """
 
 from __future__ import annotations
@@ -36,13 +41,35 @@ profile: str = "full"  # ci | cpu | gpu | full: the scale to run at (defaults he
 seed: int = 0  # random seed for every generator in the chapter'''
 
 VALIDATION = '''\
-from toonlab.params import Rule, validate
+{chapter_import}from toonlab.params import Rule, validate
 from toonlab.results import ChapterRun, glue, show_reference
 
 params = validate(globals(), rules={{}})
-run = ChapterRun("{stem}", params, weights="(say which models produce this chapter's numbers)")
+run = ChapterRun({chapter_name}, params, weights="(say which models produce this chapter's numbers)")
 # The best committed reference results (full > gpu > cpu), then the live run; name the saved tables/figures.
-show_reference("{stem}", params.profile, tables=[], figures=[])'''
+show_reference({chapter_name}, params.profile, tables=[], figures=[])'''
+
+# lib/toonlab/chapters/<name>.py: what tests/test_conventions.py asks of a chapter module, and nothing else
+CHAPTER_MODULE = '''\
+"""Chapter {number} — {title}: (one line: what the chapter reproduces and measures).
+
+What the chapter does: (the source projects it re-implements, on which data, with which metrics; where
+METHODS.md is silent, what was chosen).
+
+The steps the notebook calls, in order:
+
+* (one line per step as it is written, e.g. ``:func:`load_images` — the chapter's data at its resolution``)
+
+Layer 6 (DESIGN.md, "Package layering"): this module composes data, networks, training and metrics into
+those steps and holds no model code of its own; it imports no other chapter module.
+"""
+
+from __future__ import annotations
+
+CHAPTER = "{stem}"
+
+__all__ = ["CHAPTER"]
+'''
 
 
 def bootstrap(repo: Repository | None = None) -> str:
@@ -96,27 +123,56 @@ def sync_notebooks(notebooks_dir: Path, repo: Repository | None = None) -> list[
     return changed
 
 
-def new_chapter(stem: str, title: str, notebooks_dir: Path) -> Path:
+def chapter_module_name(stem: str, module: str | None = None) -> str:
+    """The chapter module's name: ``module`` if given, else the stem without its number (``05_inversion`` ->
+    ``inversion``); it must be a Python identifier."""
+    name = module or stem[3:]
+    if not name.isidentifier():
+        raise ValueError(f"chapter module name {name!r} is not a Python identifier; pass one with --module "
+                         f"(09_3d uses shape3d)")
+    return name
+
+
+def new_chapter(stem: str, title: str, notebooks_dir: Path, chapters_dir: Path | None = None,
+                module: str | None = None) -> Path:
+    """Create ``notebooks_dir/<stem>.ipynb`` with the standard first cells. Given ``chapters_dir``
+    (``lib/toonlab/chapters``) also create the chapter module ``<module>.py`` there (:data:`CHAPTER_MODULE`;
+    ``module`` defaults to the stem's name) and import it in the notebook as ``chapter``. Nothing is written
+    if either file exists already."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
     if not CHAPTER_PATTERN.match(stem):
         raise ValueError(f"chapter name {stem!r} must look like NN_name (two digits, lowercase), e.g. 03_gan")
     target = Path(notebooks_dir) / f"{stem}.ipynb"
+    module_path = None
+    if chapters_dir is not None:
+        name = chapter_module_name(stem, module)
+        module_path = Path(chapters_dir) / f"{name}.py"
+        if module_path.exists():
+            raise FileExistsError(f"{module_path} exists; refusing to overwrite a chapter module (pass another "
+                                  f"name with --module)")
     if target.exists():
         raise FileExistsError(f"{target} exists; refusing to overwrite a chapter")
+    if module_path is None:
+        validation = VALIDATION.format(chapter_import="", chapter_name=repr(stem))
+    else:
+        validation = VALIDATION.format(chapter_import=f"from toonlab.chapters import {module_path.stem} as chapter\n",
+                                       chapter_name="chapter.CHAPTER")
     repo = repository()
     cells = [
         new_markdown_cell(f"# {stem[:2]} — {title}\n\n(What the source project did, and what this chapter does.)"),
         new_markdown_cell(badges(stem, repo)),
         new_code_cell(bootstrap(repo), metadata={"tags": ["remove-cell"]}),
         new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-        new_code_cell(VALIDATION.format(stem=stem)),
+        new_code_cell(validation),
     ]
     notebook = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     })
+    if module_path is not None:
+        atomic.write_text(module_path, CHAPTER_MODULE.format(number=stem[:2], title=title, stem=stem))
     with atomic.atomic_open(target, "w", encoding="utf-8") as handle:
         nbformat.write(notebook, handle)
     return target

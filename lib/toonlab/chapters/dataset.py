@@ -12,7 +12,8 @@ The steps the notebook calls, in order:
 * :func:`registry_table` — the sources with licence and origin;
 * :func:`source_files` — a folder or Kaggle source's original files (checked first: fails fast);
 * :func:`crawl_dir`, :func:`shop_products`, :func:`crawl_fixture_shop`, :func:`crawl_real_site`,
-  :func:`crawled_images`, :func:`crawl_table`, :func:`failure_table` — the scrape and what it did;
+  :func:`crawled_images`, :func:`crawl_table`, :func:`stop_table`, :func:`failure_table` — the scrape, what it
+  did and why it stopped where it did;
 * :func:`rendered_images`, :func:`attribute_table` — the ``ci`` sets as the book uses them;
 * :func:`describe`, :func:`class_table`, :func:`summary`, :func:`dominant_colours` — the statistics
   (:mod:`toonlab.data.stats`);
@@ -29,12 +30,14 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from toonlab.data.figures import class_balance, distributions, hsv_histograms, palettes, sample_grid
 from toonlab.data.registry import get_spec, load_registry
 from toonlab.data.scrape import CrawlSummary, SiteConfig, crawl, read_crawl_manifest
+from toonlab.data.scrape.crawler import STOP_REASONS
 from toonlab.data.shop import FixtureShop, Product, fixture_site_config
 from toonlab.data.shop import emoji_products as shop_products
 from toonlab.data.sources import make_source
@@ -111,6 +114,28 @@ def crawl_table(summary: CrawlSummary) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["crawl", "count"])
 
 
+def stop_scope(scope: str) -> str:
+    """Where a stop applies, without the host's port: the fixture shop gets a new port every run, and the
+    table must be identical between runs. ``crawl`` -> "whole crawl"; a category's first-page URL -> its
+    path and query; a host's origin -> "host <name>"."""
+    if scope == "crawl":
+        return "whole crawl"
+    parts = urlsplit(scope)
+    if parts.path in ("", "/") and not parts.query:
+        return f"host {parts.hostname}"
+    return "category " + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def stop_table(summary: CrawlSummary) -> pd.DataFrame:
+    """Every stop the crawl recorded (``summary.json``'s ``stops``): its reason, where it applies and what the
+    reason means (:data:`~toonlab.data.scrape.crawler.STOP_REASONS`) — the whole crawl's first, then the
+    categories and hosts where it stopped following links. Empty while the crawl has not ended."""
+    stops = sorted(summary.stops, key=lambda s: (s["scope"] != "crawl", s["reason"], stop_scope(s["scope"])))
+    rows = [{"reason": stop["reason"], "scope": stop_scope(stop["scope"]),
+             "meaning": STOP_REASONS.get(stop["reason"], "(not a known stop reason)")} for stop in stops]
+    return pd.DataFrame(rows, columns=["reason", "scope", "meaning"])
+
+
 def failure_table(out: Path) -> pd.DataFrame:
     """Failures by cause, with one example URL path each."""
     import csv
@@ -143,5 +168,5 @@ __all__ = [
     "AVATAR_ATTRIBUTES", "CHAPTER", "attribute_table", "class_balance", "class_table", "crawl_dir",
     "crawl_fixture_shop", "crawl_real_site", "crawl_table", "crawled_images", "describe", "distributions",
     "dominant_colours", "failure_table", "hsv_histograms", "palettes", "registry_table", "rendered_images",
-    "sample_grid", "shop_products", "source_files", "summary",
+    "sample_grid", "shop_products", "source_files", "stop_table", "summary",
 ]

@@ -60,10 +60,9 @@ from toonlab.metrics.clip_score import clip_t
 from toonlab.metrics.perceptual_toon import build_perceptual_distance
 from toonlab.metrics.toon_features import heldout_table, load_toon_features
 from toonlab.paths import cache_dir
-from toonlab.train.gan_runs import GENERATOR_CLASSES, run_folder, scaled_preset
+from toonlab.train.gan_runs import GENERATOR_CLASSES, load_committed_generator, run_folder, scaled_preset
 from toonlab.train.inversion_tasks import (CSLATask, EncoderTask, FitResult, GeneratorExportError, PopYouTask,
-                                           SeededLatents, SimCLRTask, ToyHollyWoodTask, fit, load_generator_export,
-                                           registered_generator)
+                                           SeededLatents, SimCLRTask, ToyHollyWoodTask, fit, load_generator_export)
 
 CHAPTER = "05_inversion"
 POPYOU_CLIP_T = POPYOU_GAN_CLIP  # PopYou README: CLIP similarity of its GAN + mapper (0.31)
@@ -144,7 +143,7 @@ def load_generator(kind: str, source: str, *, resolution: int, profile: str, dat
         label = f"tiny random {preset_name} ({resolution} px, seed {seed})"
         return LoadedGenerator(kind, network.to(device).eval(), label, f"tiny-{preset_name}-{resolution}-{seed}")
     if source == "registered":
-        network, meta = registered_generator(REGISTERED[kind], kind=kind, resolution=resolution, device=device)
+        network, meta = load_committed_generator(REGISTERED[kind], kind=kind, resolution=resolution, device=device)
         label = f"chapter 03 `cpu` export {REGISTERED[kind]} ({resolution} px, {meta.get('steps', '?')} steps)"
         return LoadedGenerator(kind, network, label, f"{REGISTERED[kind]}-{meta['sha256'][:12]}")
     if source == "chapter03":
@@ -473,15 +472,14 @@ def evaluate(inverters: Mapping[str, Inverter], images: torch.Tensor, models: Fr
     return Evaluation(rows, reconstructions, images.cpu())
 
 
-def results_table(evaluation: Evaluation, models: FrozenModels, label: str):
-    """The metric set, one row per method, with the perceptual and CLIP models named in the headers."""
+def results_table(evaluation: Evaluation, models: FrozenModels):
+    """The metric set, one row per method, with the perceptual and CLIP models named in the headers. No
+    profile column: ``run.table`` labels the saved and displayed table with the run's label."""
     import pandas as pd
 
-    frame = pd.DataFrame(evaluation.rows).rename(columns={
+    return pd.DataFrame(evaluation.rows).rename(columns={
         "mse": "MSE", "perceptual": models.labels["lpips"], "attributes": "attribute agreement",
         "clip_i": f"CLIP-I to input ({models.labels['clip']})"})
-    frame.insert(0, "profile", label)
-    return frame
 
 
 def records(frame: Any) -> list[dict[str, Any]]:
@@ -556,7 +554,7 @@ def bug_table(table: Any, trained: Trained):
     for name in names:
         row = table[table["method"] == name].iloc[0].to_dict()
         last = trained.fits[name].result.history.last()
-        rows.append({"clip_grad": name.endswith("fixed)"), **{k: row[k] for k in row if k not in ("profile", "space")},
+        rows.append({"clip_grad": name.endswith("fixed)"), **{k: row[k] for k in row if k != "space"},
                      **{f"final {k}": v for k, v in last.items() if k.startswith("clip")}})
     return pd.DataFrame(rows)
 

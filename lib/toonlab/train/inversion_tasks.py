@@ -5,9 +5,9 @@ Layer 4 (training). Every network trains as a :class:`~toonlab.train.loop.Task` 
 generator, CLIP, the perceptual distance, a trained SimCLR) are attributes of the task, never optimised
 and never checkpointed.
 
-* :func:`load_generator_export` — a chapter-03 generator export (file + its config) checked against the
-  architecture and resolution the caller expects; :func:`registered_generator` finds a committed export
-  through data/registry.yaml's ``weights:`` section;
+* :func:`load_generator_export` — the generator export of a chapter-03 run in the cache (file + its config),
+  checked against the architecture and resolution the caller expects (a *committed* export, registered in
+  data/registry.yaml, loads with :func:`toonlab.train.gan_runs.load_committed_generator`);
 * :class:`SimCLRTask` — ToyHollyWood's SimCLR (two augmented views, NT-Xent, SGD 0.006);
 * :class:`PopYouTask`, :class:`ToyHollyWoodTask`, :class:`CSLATask` — the three source mappers;
 * :class:`EncoderTask` — the pSp-style encoder with the reconstruction loss;
@@ -40,13 +40,13 @@ class GeneratorExportError(RuntimeError):
     """A generator export is missing, or holds another architecture or resolution than expected."""
 
 
-def load_generator_export(path: str | Path, *, kind: str, resolution: int, sha256: str | None = None,
-                          command: str = "", device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The generator in ``path`` (written by :func:`toonlab.train.gan_runs.train_gan`), after checking that
-    it is a ``kind`` generator ("fastgan" / "stylegan2") at ``resolution`` px — and, given ``sha256``, that
-    the file is the registered one. Every failure names the file, what was expected and how to fix it.
+def load_generator_export(path: str | Path, *, kind: str, resolution: int, command: str = "",
+                          device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator in ``path`` (written by :func:`toonlab.train.gan_runs.train_gan` into a run folder), after
+    checking that it is a ``kind`` generator ("fastgan" / "stylegan2") at ``resolution`` px. Every failure
+    names the file, what was expected and how to fix it. A run folder's export has no registered sha256; a
+    committed one does: load those with :func:`toonlab.train.gan_runs.load_committed_generator`.
     """
-    from toonlab.data.manifest import sha256_file
     from toonlab.train.checkpoint import load_weights
 
     path = Path(path)
@@ -54,11 +54,6 @@ def load_generator_export(path: str | Path, *, kind: str, resolution: int, sha25
     if not path.is_file():
         raise GeneratorExportError(f"generator export {path} is missing (expected a {kind} generator at "
                                    f"{resolution} px){rebuild}")
-    if sha256 is not None:
-        actual = sha256_file(path)
-        if actual != sha256:
-            raise GeneratorExportError(f"{path} has sha256 {actual[:16]}… but the registry says {sha256[:16]}…: "
-                                       f"the export changed since it was registered{rebuild} and update the registry")
     try:
         _, meta = load_weights(path)
     except Exception as error:  # safetensors' own errors say little about which file
@@ -69,23 +64,6 @@ def load_generator_export(path: str | Path, *, kind: str, resolution: int, sha25
                                    f"but a {kind} generator at {resolution} px was expected: pick the export of "
                                    f"that architecture and resolution (nothing is resized to fit){rebuild}")
     return load_generator(path, device=device)
-
-
-def registered_generator(name: str, *, kind: str, resolution: int,
-                         device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A committed generator export, by its name in data/registry.yaml's ``weights:`` section (sha256-checked)."""
-    from toonlab.data.errors import DataSourceError
-    from toonlab.data.registry import weights_spec
-
-    try:
-        spec = weights_spec(name)
-    except DataSourceError as error:
-        raise GeneratorExportError(f"no committed generator {name!r} ({kind}, {resolution} px): {error}. Chapter 03's "
-                                   f"`cpu` run exports it: `python -m toonlab.book run --profile cpu --chapters 03`, "
-                                   f"then commit the file and its registry entry") from error
-    generator, meta = load_generator_export(spec.file, kind=kind, resolution=resolution, sha256=spec.sha256,
-                                            command=spec.command, device=device)
-    return generator, {**meta, "sha256": spec.sha256}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -88,9 +88,9 @@ from typing import Any
 import yaml
 
 from toonlab import __version__
+from toonlab.project import REPOSITORY_URL
 
-USER_AGENT = (f"toonlab-scraper/{__version__} "
-              "(+https://github.com/toonlab/toonlab; research crawler; honours robots.txt)")
+USER_AGENT = f"toonlab-scraper/{__version__} (+{REPOSITORY_URL}; research crawler; honours robots.txt)"
 
 
 class SiteConfigError(ValueError):
