@@ -226,6 +226,64 @@ def test_class_images_resume_after_sigkill_without_duplicates(tmp_path):
 # bad input
 
 
+def test_the_committed_dreambench_subset_is_checked_and_declared(tmp_path, monkeypatch):
+    from toonlab.data import dreambench
+    from toonlab.paths import SOURCES_USED_ENV
+
+    log = tmp_path / "used.txt"
+    monkeypatch.setenv(SOURCES_USED_ENV, str(log))
+    images = dreambench.subject_images("red_cartoon", "committed")
+    assert len(images) == 4 and all(image.mode == "RGB" and image.size == (128, 128) for image in images)
+    assert log.read_text().split() == ["dreambench"]  # the book runner checks the registry's chapters: list
+    prompts = dreambench.subject_prompts("monster_toy", "sks")
+    assert len(prompts) == 25 and prompts[0] == "a sks toy in the jungle"
+    with pytest.raises(KeyError, match="holds .*monster_toy.*red_cartoon"):
+        dreambench.subject_images("dog", "committed")
+    with pytest.raises(ValueError, match="unknown DreamBench source 'dreambench-full'"):
+        dreambench.subject_images("red_cartoon", "dreambench-full")
+
+
+def test_a_changed_committed_dreambench_image_is_refused_by_name(tmp_path, monkeypatch):
+    import shutil
+
+    from toonlab.data import dreambench
+    from toonlab.data.errors import CorruptItemError
+
+    (tmp_path / "data" / "manifests").mkdir(parents=True)
+    shutil.copytree(REPO / "data" / "dreambench", tmp_path / "data" / "dreambench")
+    shutil.copy(REPO / "data" / "manifests" / "dreambench.csv", tmp_path / "data" / "manifests")
+    monkeypatch.setenv("TOONLAB_ROOT", str(tmp_path))
+    assert len(dreambench.subject_images("monster_toy")) == 4
+    changed = tmp_path / "data" / "dreambench" / "monster_toy" / "02.jpg"
+    changed.write_bytes(changed.read_bytes()[:-10])
+    with pytest.raises(CorruptItemError, match="monster_toy/02.jpg: sha256 .* differs from the manifest"):
+        dreambench.subject_images("monster_toy")
+    (tmp_path / "data" / "manifests" / "dreambench.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="dreambench.csv is missing"):
+        dreambench.subject_images("monster_toy")
+
+
+def test_full_dreambench_goes_through_the_registry_folder_source(tmp_path, monkeypatch):
+    from toonlab.data import dreambench
+    from toonlab.paths import SOURCES_USED_ENV
+
+    clone = tmp_path / "dataset"
+    for subject, n in (("red_cartoon", 3), ("dog", 2)):
+        (clone / subject).mkdir(parents=True)
+        for index, image in enumerate(_images(n, seed=n)):
+            image.save(clone / subject / f"{index:02d}.jpg")
+    monkeypatch.setenv("TOONLAB_DATA_DREAMBENCH", str(clone))
+    monkeypatch.setenv("TOONLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(SOURCES_USED_ENV, str(tmp_path / "used.txt"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 5 images in 2 sub-folders, not the reported 158 in 30: warned
+        images = dreambench.subject_images("red_cartoon", "dreambench")
+        assert len(images) == 3 and images[0].size == (40, 40)
+        with pytest.raises(KeyError, match=r"sub-folders \(subjects\) are \['dog', 'red_cartoon'\]"):
+            dreambench.subject_images("monster_toy", "dreambench")
+    assert set((tmp_path / "used.txt").read_text().split()) == {"dreambench"}
+
+
 def test_too_few_instance_images_is_an_error_naming_the_minimum():
     with pytest.raises(ValueError, match="at least 3"):
         InstanceSet.from_images(_images(2), resolution=RES)

@@ -74,9 +74,10 @@ def quiet_diffusers() -> None:
 
 
 def load_subjects(subjects: Sequence[str], resolution: int, comic_folder: str = "",
-                  source: str = "dreambench", min_images: int = 3) -> dict[str, InstanceSet]:
-    """Each DreamBench subject's images (``source``: the committed ``dreambench`` subset or ``dreambench-full``),
-    plus ``comic`` from a local folder when given; checked and normalised by :class:`InstanceSet`."""
+                  source: str = "committed", min_images: int = 3) -> dict[str, InstanceSet]:
+    """Each DreamBench subject's images (``source``: ``committed``, the subset under data/dreambench/, or
+    ``dreambench``, the registered whole data set), plus ``comic`` from a local folder when given; checked and
+    normalised by :class:`InstanceSet`."""
     found = {s: InstanceSet.from_images(subject_images(s, source), resolution=resolution, min_images=min_images)
              for s in subjects}
     if comic_folder:

@@ -1,6 +1,6 @@
 """``python -m toonlab.data``: regenerate committed manifests, or render a source into the cache.
 
-    python -m toonlab.data manifest emoji|avatars|photos|dreambench
+    python -m toonlab.data manifest emoji|avatars|photos
     python -m toonlab.data materialize emoji --resolution 64 [--limit N] [--seed S]
     python -m toonlab.data list
 """
@@ -25,8 +25,6 @@ def _build(name: str) -> None:
         from toonlab.data.sources.avatars import build_manifest
     elif spec.kind == "photos":
         from toonlab.data.sources.photos import build_manifest
-    elif spec.kind == "dreambench":
-        from toonlab.data.sources.dreambench import build_manifest
     else:
         sys.exit(f"no manifest builder for kind {spec.kind!r}")
     entries = build_manifest()

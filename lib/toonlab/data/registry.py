@@ -17,7 +17,7 @@ from toonlab.data.errors import DataSourceError
 from toonlab.params import PROFILES
 from toonlab.paths import repo_root
 
-KINDS = ("emoji", "avatars", "photos", "kaggle", "folder", "dreambench")
+KINDS = ("emoji", "avatars", "photos", "kaggle", "folder")
 FITS = ("pad", "crop")
 _REQUIRED = ("profile", "kind", "license", "origin", "obtain")
 WEIGHTS_SECTION = "weights"  # not a source: sha256 of the networks trained here and committed

@@ -104,12 +104,13 @@ def _meta_models(base: str) -> tuple[Any, list[Any], Any]:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel
 
     from toonlab.zoo import diffusion as zd
+    from toonlab.zoo.sd15 import SD15_UNET_CONFIG, sd15_text_encoder_from_config
 
     with init_empty_weights():
         if base == "SDXL":
             return zd.sdxl_unet_from_configs(), list(zd.sdxl_text_encoders_from_configs()), StableDiffusionXLPipeline
         if base in ("SD 1.5", "SD 1.4"):
-            return (UNet2DConditionModel(**zd.SD15_UNET_CONFIG), [zd.sd15_text_encoder_from_config()],
+            return (UNet2DConditionModel(**SD15_UNET_CONFIG), [sd15_text_encoder_from_config()],
                     StableDiffusionPipeline)
     raise ValueError(f"unknown base {base!r}; one of 'SD 1.5', 'SD 1.4', 'SDXL'")
 
@@ -171,7 +172,8 @@ MEMORY_MARGIN = 0.85
 
 
 def _build(size: CostSize, seed: int = 0) -> Any:
-    from toonlab.zoo.diffusion import TinySDConfig, sd15_from_configs, tiny_sd_pipeline
+    from toonlab.zoo.diffusion import TinySDConfig, tiny_sd_pipeline
+    from toonlab.zoo.sd15 import sd15_from_configs
 
     if size.model == "SD 1.5":
         return sd15_from_configs(seed=seed)

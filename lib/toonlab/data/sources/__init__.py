@@ -18,8 +18,6 @@ def make_source(spec: SourceSpec) -> ImageSource:
         from toonlab.data.sources.kaggle import KaggleSource as cls
     elif spec.kind == "folder":
         from toonlab.data.sources.folder import FolderSource as cls
-    elif spec.kind == "dreambench":
-        from toonlab.data.sources.dreambench import DreamBenchSource as cls
     else:  # registry.py validates kinds; this guards a spec built by hand
         raise ValueError(f"unknown source kind {spec.kind!r}")
     return cls(spec)
