@@ -470,7 +470,7 @@ def test_a_data_set_for_other_chapters_does_not_make_results_stale(book_root):
     (book_root / "data" / "manifests").mkdir()
     (book_root / "data" / "manifests" / "dreambench.csv").write_text("file\n00.jpg\n")
     (book_root / "data" / "registry.yaml").write_text(
-        "sources: {}\ndreambench:\n  manifest: manifests/dreambench.csv\n  chapters: [08_fewshot]\n")
+        "sources: {}\ndreambench:\n  chapters: [08_fewshot]\n")  # its manifest: manifests/<name>.csv
     after = {c.stem: code_fingerprint(c, {}, book_root) for c in (gan, fewshot)}
     assert after["08_fewshot"] != before["08_fewshot"]
     assert after["03_gan"] == before["03_gan"]

@@ -152,13 +152,14 @@ def _hash_data(digest: "hashlib._Hash", chapter: Chapter, root: Path) -> None:
       the registry; were they hashed, the results it just made would read as stale. A chapter that *loads*
       them (05 loads 03's generators) still hashes them, so its results go stale when they change;
     - the data sources that declare other chapters as their only users (``chapters:``, checked when a chapter
-      runs): their registry entries, ``data/<name>/`` and their manifest. A data set added for chapter 08
+      runs): their registry entries, ``data/<name>/`` and their manifest (``manifest:``, else
+      ``data/manifests/<name>.csv``). A data set added for chapter 08
       does not make chapter 03's results stale.
     """
     own = published_weights(chapter.stem, root)
     others = other_chapters_sources(chapter.stem, root)
     skip = {(root / str(entry.get("file", ""))).resolve() for entry in own.values()}
-    skip |= {(root / "data" / str(entry["manifest"])).resolve() for entry in others.values() if entry.get("manifest")}
+    skip |= {(root / "data" / str(entry.get("manifest") or f"manifests/{name}.csv")).resolve() for name, entry in others.items()}
     skip_dirs = {(root / "data" / name).resolve() for name in others}
     registry = (root / "data" / REGISTRY_FILE).resolve()
     for path in sorted(data_files(root)):
