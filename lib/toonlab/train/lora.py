@@ -60,6 +60,9 @@ class LoRATrainConfig:
     caption_dropout: float = 0.0  # share of captions replaced by "" (the script's proportion_empty_prompts)
     random_flip: bool = False
     vae_fp32: bool = True  # keep the VAE in fp32 under mixed precision (False only with the fp16-fix VAE)
+    # 0: the whole batch in one pass; n: gradient accumulation over micro-batches of n within each step (the
+    # scripts' --gradient_accumulation_steps: batch_size = train_batch_size x accumulation, micro_batch = the first)
+    micro_batch: int = 0
 
     def __post_init__(self) -> None:
         if self.resolution < 8 or self.resolution % 8:
@@ -68,6 +71,8 @@ class LoRATrainConfig:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.learning_rate <= 0 or self.warmup_steps < 0 or not 0 <= self.caption_dropout < 1:
             raise ValueError("learning_rate must be > 0, warmup_steps >= 0 and caption_dropout in [0, 1)")
+        if self.micro_batch < 0:
+            raise ValueError(f"micro_batch must be >= 0 (0: no accumulation), got {self.micro_batch}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +157,11 @@ class CaptionedImages(Dataset):
 # the step
 
 
+def slice_batch(batch: Mapping[str, Any], start: int, stop: int) -> dict[str, Any]:
+    """Items ``start:stop`` of a collated batch (tensors and lists alike)."""
+    return {key: value[start:stop] for key, value in batch.items()}
+
+
 def weight_dtype(mixed_precision: str) -> torch.dtype:
     return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
 
@@ -182,19 +192,29 @@ class LoRATask(Task):
                 module.to(dtype=dtype)
         with torch.random.fork_rng(devices=[]):  # the adapters' init must not shift the training stream
             torch.manual_seed(init_seed)
-            add_lora(pipe, config.lora)
-        self.models: dict[str, nn.Module] = {"unet": pipe.unet}
-        if config.lora.text_encoders:
-            self.models.update(text_encoders(pipe))
-        cast_training_params(list(self.models.values()), dtype=torch.float32)  # LoRA weights train in fp32
+            self.models: dict[str, nn.Module] = self.make_trainable(pipe)
+        cast_training_params(list(self.models.values()), dtype=torch.float32)  # trained weights stay in fp32
         groups = [{"params": [p for p in pipe.unet.parameters() if p.requires_grad], "lr": config.learning_rate,
                    "base_lr": config.learning_rate}]
         for name, module in self.models.items():
             if name != "unet":
                 lr = config.text_encoder_lr or config.learning_rate
                 groups.append({"params": [p for p in module.parameters() if p.requires_grad], "lr": lr, "base_lr": lr})
-        self.optimizers = {"lora": torch.optim.AdamW(groups, betas=config.adam_betas,
-                                                     weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)}
+        self.optimizers = {"lora": self.make_optimizer(groups)}
+
+    def make_trainable(self, pipe: Any) -> dict[str, nn.Module]:
+        """Freeze the base, add the adapters; returns the models that train (the UNet first). DreamBooth's full
+        fine-tuning (:mod:`toonlab.train.dreambooth`) overrides this."""
+        add_lora(pipe, self.config.lora)
+        models: dict[str, nn.Module] = {"unet": pipe.unet}
+        if self.config.lora.text_encoders:
+            models.update(text_encoders(pipe))
+        return models
+
+    def make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        config = self.config
+        return torch.optim.AdamW(groups, betas=config.adam_betas, weight_decay=config.adam_weight_decay,
+                                 eps=config.adam_epsilon)
 
     # -- checkpoints keep the adapters only ------------------------------------------------------
 
@@ -261,9 +281,9 @@ class LoRATask(Task):
         """Mean over the batch; the hook where DreamBooth's prior preservation weighs class images (chapter 08)."""
         return per_item.mean(), {}
 
-    def train_step(self, batch: Mapping[str, Any], step: int, accelerator: Accelerator) -> Mapping[str, torch.Tensor]:
-        config, device = self.config, accelerator.device
-        self._frozen_to(device)
+    def loss(self, batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss of one (micro-)batch and extra values to log."""
+        config = self.config
         pixels = batch["pixel_values"]
         if pixels.ndim != 4 or pixels.shape[1] != 3 or pixels.shape[-1] != config.resolution:
             raise ValueError(f"expected pixel batches (B, 3, {config.resolution}, {config.resolution}), "
@@ -287,7 +307,7 @@ class LoRATask(Task):
         if config.caption_dropout:
             drop = (torch.rand(len(captions)) < config.caption_dropout).tolist()
             captions = ["" if d else c for c, d in zip(captions, drop)]
-        with torch.set_grad_enabled(config.lora.text_encoders):
+        with torch.set_grad_enabled(any(name != "unet" for name in self.models)):  # text encoders train
             hidden, pooled = self.encode_prompts(captions, device)
         kwargs = {}
         if self.sdxl:
@@ -307,13 +327,31 @@ class LoRATask(Task):
             if self.noise_scheduler.config.prediction_type == "v_prediction":
                 weights = torch.clamp(snr, max=config.snr_gamma) / (snr + 1)
             per_item = per_item * weights
-        loss, logs = self.reduce_loss(per_item, batch)
+        return self.reduce_loss(per_item, batch)
 
+    def train_step(self, batch: Mapping[str, Any], step: int, accelerator: Accelerator) -> Mapping[str, torch.Tensor]:
+        config, device = self.config, accelerator.device
+        self._frozen_to(device)
         optimizer = self.optimizers["lora"]
         factor = learning_rate_factor(config.lr_schedule, step, self.total_steps, config.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        accelerator.backward(loss)
+        size = len(batch["caption"])
+        if not config.micro_batch or config.micro_batch >= size:
+            loss, logs = self.loss(batch, device)
+            accelerator.backward(loss)
+        else:
+            # Gradient accumulation inside one optimisation step: micro-batches of equal weight give the gradient
+            # of the whole batch's mean loss (the UNet has no batch statistics), in a fraction of the memory.
+            loss, logs = torch.zeros((), device=device), {}
+            for start in range(0, size, config.micro_batch):
+                part = slice_batch(batch, start, start + config.micro_batch)
+                weight = len(part["caption"]) / size
+                part_loss, part_logs = self.loss(part, device)
+                accelerator.backward(part_loss * weight)
+                loss = loss + part_loss.detach() * weight
+                for key, value in part_logs.items():
+                    logs[key] = logs.get(key, 0.0) + value.detach() * weight
         if accelerator.sync_gradients and config.max_grad_norm:
             params = [p for group in optimizer.param_groups for p in group["params"]]
             accelerator.clip_grad_norm_(params, config.max_grad_norm)
@@ -357,4 +395,4 @@ def train_lora(pipe: Any, dataset: Dataset, config: LoRATrainConfig, train: Trai
 
 
 __all__ = ["CaptionedImages", "LR_SCHEDULES", "LoRARun", "LoRATask", "LoRATrainConfig", "learning_rate_factor",
-           "train_lora", "weight_dtype"]
+           "slice_batch", "train_lora", "weight_dtype"]
