@@ -82,7 +82,7 @@ def test_a_fresh_crawl_replaces_an_old_one(tmp_path):
 
 def test_tables_of_sources_and_avatar_attributes():
     table = chapter.registry_table()
-    assert {"emoji", "avatars", "photos", "toyhollywood", "funkopop-humans", "comic"} == set(table["source"])
+    assert {"emoji", "avatars", "photos", "toyhollywood", "funkopop-humans", "comic", "dreambench"} == set(table["source"])
     paths, labels, attributes = chapter.rendered_images("avatars", 24, limit=10, seed=0)
     assert len(paths) == len(labels) == len(attributes) == 10
     counts = chapter.attribute_table(attributes)

@@ -17,7 +17,8 @@ It saves a full-page screenshot of every chapter, so a person can look at them. 
 
 Images from other sites (the badges' SVGs) cannot load on an offline build machine: they are checked
 only with ``online=True``; offline, an external image other than the two known badges is a problem
-(a figure hot-linked from the web would break the book for offline readers).
+(a figure hot-linked from the web would break the book for offline readers); an image inlined as a
+``data:`` URI is part of the page.
 """
 
 from __future__ import annotations
@@ -204,7 +205,8 @@ Promise.all(images.map(img => img.complete ? null :
   const canvas = document.createElement('canvas');
   canvas.width = 64; canvas.height = 64;
   const context = canvas.getContext('2d', {willReadFrequently: true});
-  const sameOrigin = url => new URL(url, location.href).origin === location.origin;
+  // An image inlined as a data: URI (the GIFs) is part of the page: as offline-safe as our own files.
+  const sameOrigin = url => url.startsWith('data:') || new URL(url, location.href).origin === location.origin;
   const pixelStd = img => {
     context.clearRect(0, 0, 64, 64);
     context.fillStyle = '#ffffff'; context.fillRect(0, 0, 64, 64);  // transparent areas read as paper
