@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -332,23 +333,32 @@ def test_crash_mid_crawl_then_resume_gives_the_same_result(tmp_path, monkeypatch
         crawl(config, tmp_path / "reference", progress=False)
         reference = _comparable(tmp_path / "reference")
 
-        real = atomic.write_bytes
         for crash_at in (2, 7, 13):
-            count = {"n": 0}
-
-            def dying(target, data, crash_at=crash_at, count=count):
-                count["n"] += 1
-                if count["n"] == crash_at:
-                    raise KeyboardInterrupt("power cut")
-                return real(target, data)
-
+            dying, _ = _dying_writer(crash_at)
             monkeypatch.setattr(crawler_module.atomic, "write_bytes", dying)
             with pytest.raises(KeyboardInterrupt):
                 crawl(config, tmp_path / "out", progress=False)
-        monkeypatch.setattr(crawler_module.atomic, "write_bytes", real)
+        monkeypatch.setattr(crawler_module.atomic, "write_bytes", _REAL_WRITE_BYTES)
         summary = crawl(config, tmp_path / "out", progress=False)
     assert summary.resumed
     _check_complete(tmp_path / "out", reference)
+
+
+_REAL_WRITE_BYTES = atomic.write_bytes  # taken at import, before any test patches the module
+
+
+def _dying_writer(call: int) -> tuple[Callable[[Path, bytes], Any], dict[str, int]]:
+    """A stand-in for ``atomic.write_bytes`` that raises KeyboardInterrupt on its ``call``-th call (a crawl
+    killed mid-write) and writes for real otherwise; the dict counts the calls."""
+    count = {"n": 0}
+
+    def dying(target, data):
+        count["n"] += 1
+        if count["n"] == call:
+            raise KeyboardInterrupt("power cut")
+        return _REAL_WRITE_BYTES(target, data)
+
+    return dying, count
 
 
 def _kill_then_finish(raw: dict, out: Path, site: Path, thresholds: tuple[int, ...],
@@ -583,19 +593,11 @@ def test_a_crawl_killed_after_its_max_products_stop_resumes_when_the_limit_is_li
         crawl(config, tmp_path / "reference", progress=False)
         reference = _comparable(tmp_path / "reference")
 
-        real = atomic.write_bytes
-        count = {"n": 0}
-
-        def dying(target, data):
-            count["n"] += 1
-            if count["n"] == 2:
-                raise KeyboardInterrupt("killed")
-            return real(target, data)
-
+        dying, _ = _dying_writer(2)
         monkeypatch.setattr(crawler_module.atomic, "write_bytes", dying)
         with pytest.raises(KeyboardInterrupt):
             crawl({**config, "max_products": 2}, tmp_path / "out", progress=False)
-        monkeypatch.setattr(crawler_module.atomic, "write_bytes", real)
+        monkeypatch.setattr(crawler_module.atomic, "write_bytes", _REAL_WRITE_BYTES)
         killed = json.loads((tmp_path / "out" / "state.json").read_text())
         assert killed["stop_reason"] == "max_products" and not killed["done"] and killed["held"]
         full = crawl(config, tmp_path / "out", progress=False)
@@ -638,15 +640,7 @@ def test_max_pages_counts_page_fetches_attempted_failed_ones_too(tmp_path):
 
 def test_the_manifest_is_written_at_every_checkpoint(tmp_path, monkeypatch):
     """A crawl that dies leaves a manifest of what it had at its last checkpoint: every row a complete file."""
-    real = atomic.write_bytes
-    count = {"n": 0}
-
-    def dying(target, data):
-        count["n"] += 1
-        if count["n"] == 9:
-            raise KeyboardInterrupt("power cut")
-        return real(target, data)
-
+    dying, count = _dying_writer(9)
     with FixtureShop(toy_products(3, 4), per_page=2, faults=["endless_pagination"]) as shop:
         monkeypatch.setattr(crawler_module.atomic, "write_bytes", dying)
         with pytest.raises(KeyboardInterrupt):
