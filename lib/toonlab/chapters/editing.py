@@ -85,7 +85,7 @@ REPORTED = (
      "CelebA-HQ, face-recognition identity similarity", AS_QUOTED),
     ("StyleCLIP", "latent optimisation", "seconds per edit", 98.0, "one GPU, 1024 px FFHQ StyleGAN2",
      "Patashnik et al. 2021 (StyleCLIP), Table 1: inference time of the three approaches"),
-    ("StyleCLIP", "latent mapper", "seconds per edit", 0.075, "one GPU, 1024 px FFHQ StyleGAN2 (after 10-12 h of training)",
+    ("StyleCLIP", "latent mapper", "seconds per edit", 0.075, "one GPU, 1024 px FFHQ StyleGAN2",
      "Patashnik et al. 2021 (StyleCLIP), Table 1: inference time of the three approaches"),
 )
 
