@@ -24,7 +24,8 @@ from toonlab.editing.directions import (C_MAX, ClipOptimisationConfig, EditInput
                                         interfacegan_direction, match_norm, name_components, set_length, text_delta,
                                         w_spread)
 from toonlab.editing.embeddings import NormalisedClip
-from toonlab.editing.optimal_c import OptimalCConfig, OptimalCLayer, clip_similarity, line_search, optimal_c_loss
+from toonlab.editing.optimal_c import (OptimalCConfig, OptimalCLayer, clip_similarity, edit_similarity, line_search,
+                                      optimal_c_loss, similarity_embedding)
 from toonlab.gan.sampling import sample_latents
 from toonlab.gan.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from toonlab.inversion.generator import InversionGenerator
@@ -347,13 +348,68 @@ def test_optimal_c_task_loss_is_the_stated_formula_on_its_own_edit(tmp_path):
     c, original, edited = task.edit(latents, prompt)
     with torch.no_grad():  # the edit rebuilt from its definition, X' = G(w + c * dW_p), not from task.edit
         rebuilt = latents + c.detach().view(-1, 1, 1) * task.directions[prompt]
-        expected_edited = task.clip.encode_image((task.generator(rebuilt) + 1) / 2)
-        expected_original = task.clip.encode_image((task.generator(latents) + 1) / 2)
+        # C_I's one rule: the rendered image, mapped to [0, 1] and clamped
+        expected_edited = task.clip.encode_image(((task.generator(rebuilt) + 1) / 2).clamp(0, 1))
+        expected_original = task.clip.encode_image(((task.generator(latents) + 1) / 2).clamp(0, 1))
     assert torch.allclose(edited.detach(), expected_edited, atol=1e-5)
     assert torch.allclose(original, expected_original, atol=1e-5)
     manual = (0.7 - torch.nn.functional.cosine_similarity(expected_original, expected_edited, dim=-1)).pow(2).mean()
     assert torch.allclose(optimal_c_loss(original, edited), manual, atol=1e-6)
     assert ((c > 0) & (c < C_MAX)).all()
+
+
+def test_clip_i_is_one_rule_in_training_the_line_search_and_the_reported_column(tmp_path):
+    """A generator whose output runs far outside [-1, 1], so clamping changes C_I: the training edit, the
+    line search and the chapter's "CLIP-I to original" must give the same number, the clamped one."""
+    task = optimal_c_trainer(tmp_path, 1).task
+    wplus = task.generator
+    loud = lambda w: 4 * wplus(w)  # saturates most pixels once mapped to [0, 1]
+    task.generator = loud
+    z, prompt = torch.stack([PromptLatents(10, STYLE, 2)[i][0] for i in range(4)]), torch.tensor([0, 1, 0, 1])
+    latents = wplus.from_z(z)
+    c, original, edited = task.edit(latents, prompt)
+    training = clip_similarity(original, edited.detach())
+    with torch.no_grad():
+        direction, c = task.directions[prompt], c.detach()
+        reported = edit_similarity(task.clip, loud, latents, direction, c, similarity_embedding(task.clip, loud, latents),
+                                   chunk=3)  # chunked: the same number
+        shown = lambda w: task.clip.encode_image(((loud(w) + 1) / 2).clamp(0, 1))  # the rendered, shown image
+        by_hand = clip_similarity(shown(latents), shown(latents + c.view(-1, 1, 1) * direction))
+        unclamped = lambda w: task.clip.encode_image((loud(w) + 1) / 2)
+        other_rule = clip_similarity(unclamped(latents), unclamped(latents + c.view(-1, 1, 1) * direction))
+        _, searched = line_search(latents, direction[0], shown(latents), lambda w: similarity_embedding(task.clip, loud, w),
+                                  [0.0, 0.5])
+        at_half = edit_similarity(task.clip, loud, latents, direction[0], 0.5, shown(latents))
+    assert torch.allclose(training, reported, atol=1e-5) and torch.allclose(training, by_hand, atol=1e-5)
+    assert not torch.allclose(training, other_rule, atol=1e-3)  # the hand case does tell the rules apart
+    assert torch.allclose(searched[:, 1], at_half, atol=1e-5)
+
+
+def test_the_optimal_c_run_is_keyed_on_the_mapper_runs_identity_not_on_its_values(tmp_path):
+    from types import SimpleNamespace
+
+    from toonlab.chapters.editing import Directions, EditSpec, TrainSettings, optimal_c_key
+    from toonlab.train.editing_tasks import run_identity
+
+    def mapper_run(folder: str, step: int):
+        return run_identity(SimpleNamespace(trainer=SimpleNamespace(out_dir=tmp_path / folder), result=SimpleNamespace(step=step)))
+
+    def key(run: str, delta: torch.Tensor):
+        directions = Directions({("glasses", "text delta (CSLA mapper)"): delta}, {}, {}, {}, {}, sigma_w=0.5,
+                                distance_k=4.0, mapper_run=run)
+        return optimal_c_key("tiny-32-0", "tiny CLIP", directions, [EditSpec("glasses", "no glasses", "glasses")],
+                             TrainSettings(csla_steps=6, optimal_c_steps=6, batch_size=4), seed=0)
+
+    delta = torch.ones(4, STYLE)
+    same = key(mapper_run("csla-aaaa", 6), delta)
+    assert same == key(mapper_run("csla-aaaa", 6), delta.clone())
+    assert same != key(mapper_run("csla-bbbb", 6), delta)  # another mapper (other settings: another folder)
+    assert same != key(mapper_run("csla-aaaa", 12), delta)  # the same run trained further
+    # two mappers whose deltas share a float sum (what the key used to hash) still get two keys
+    flipped = torch.ones(4, STYLE)
+    flipped[0, 0] = -1.0
+    assert delta.abs().sum() == flipped.abs().sum()
+    assert key(mapper_run("csla-aaaa", 6), delta) != key(mapper_run("csla-cccc", 6), flipped)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -421,6 +477,30 @@ def test_a_prompt_longer_than_the_context_is_refused():
     assert check_prompt(tokenizer(), "  a cartoon avatar with glasses ") == "a cartoon avatar with glasses"
 
 
+def test_a_prompt_that_toonclips_vocabulary_maps_entirely_to_unk_is_refused():
+    from toonlab.features.toonclip import ToonTokenizer, corpus_bpe_ids
+
+    toon = ToonTokenizer(corpus_bpe_ids(["a cartoon avatar with glasses"]), context_length=32)
+    assert check_prompt(toon, "a cartoon avatar with glasses") == "a cartoon avatar with glasses"
+    assert check_prompt(toon, "a cartoon avatar with zebra stripes")  # partly known: it still encodes the known words
+    with pytest.raises(EditInputError, match=r"'zebra stripes'.*every token is <unk>.*ToonCLIP"):
+        check_prompt(toon, "zebra stripes")
+    with pytest.raises(EditInputError, match="<unk>"):  # the same refusal before any delta is taken
+        text_delta(nn.Identity(), lambda texts: torch.randn(len(texts), 4), toon, "a cartoon avatar", "zebra stripes")
+    assert check_prompt(tokenizer(), "zebra stripes") == "zebra stripes"  # open_clip's full BPE knows every word
+
+
+def test_an_edit_whose_target_is_its_source_prompt_is_refused_when_the_edits_are_listed():
+    from types import SimpleNamespace
+
+    from toonlab.chapters.editing import CELEBRITYLOOK_SOURCE, edit_specs
+
+    models = SimpleNamespace(clip=SimpleNamespace(tokenizer=tokenizer()), classifier=None)
+    assert [s.target for s in edit_specs(["man with glasses"], "full", models)] == ["man with glasses"]
+    with pytest.raises(EditInputError, match=f"both {CELEBRITYLOOK_SOURCE!r}"):  # in full the source is 'a face'
+        edit_specs([f" {CELEBRITYLOOK_SOURCE} "], "full", models)
+
+
 @pytest.mark.parametrize("c", [-0.1, 0.81, 2.0, float("nan"), [0.2, 0.9]])
 def test_c_outside_the_range_is_refused(c):
     with pytest.raises(EditInputError, match=r"outside \[0, 0.8\]"):
@@ -475,3 +555,97 @@ def test_optimal_c_training_moves_c_towards_the_target_similarity(tmp_path):
     mean_c = result.history.series["mean_c"][1]
     assert sum(losses[-20:]) < sum(losses[:20])
     assert sum(mean_c[-10:]) / 10 > sum(mean_c[:10]) / 10 + 0.05
+
+
+# ---------------------------------------------------------------------------------------------------
+# the chapter's figures, citations, timing and memory
+
+
+def test_the_reference_view_lists_the_curves_the_gif_still_the_grid_and_every_edits_strip():
+    import json
+    from pathlib import Path
+
+    from toonlab.chapters.editing import avatar_edits, reference_figures, strip_name
+
+    names = reference_figures(["man with glasses"])
+    assert names[:3] == ["success_vs_preservation", "sweep_gif_still", "method_prompt_grid"]
+    assert strip_name("man with glasses") in names and strip_name("long hair") == "sweep_strip_long_hair"
+    assert all(strip_name(edit) in names for edit in avatar_edits())  # the reference runs (cpu/gpu) edit avatars
+    cells = json.loads((Path(__file__).parents[1] / "notebooks" / "06_editing.ipynb").read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    # the notebook saves under the names the reference view asks for
+    assert "figures=chapter.reference_figures(params.edits)" in code
+    for saved in ('"success_vs_preservation"', '"sweep_gif_still"', '"method_prompt_grid"', "chapter.strip_name(spec.name)"):
+        assert f"run.figure({saved}" in code, saved
+
+
+def test_strip_grid_and_gif_still_figures_carry_the_runs_label():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from toonlab.chapters.editing import METHODS, TEXT_DELTA, EditSpec, Sweep, gif_still_figure, grid_figure, strip_figure
+
+    strips = {("glasses", m): torch.rand(3, 2, 3, 8, 8) for m in METHODS}
+    result = Sweep([], strips, torch.rand(2, 3, 8, 8), {})
+    label = "ci (smoke) · tiny random StyleGAN2"
+    for fig in (strip_figure(result, "glasses", [0.0, 0.4, 0.8], title=label),
+                grid_figure(result, [EditSpec("glasses", "a", "b")], title=label),
+                gif_still_figure(result, "glasses", [0.0, 0.4, 0.8], images=2, method=TEXT_DELTA, title=label)):
+        assert label in fig._suptitle.get_text()
+        plt.close(fig)
+
+
+def test_the_reported_table_cites_a_source_for_every_row_and_table_1_for_the_timings():
+    from toonlab.chapters.editing import reported_table
+
+    table = reported_table()
+    assert table["cited from"].str.len().gt(0).all() and table["variant"].str.len().gt(0).all()
+    timings = table[table["metric"] == "seconds per edit"]
+    assert sorted(timings["reported by source"]) == [0.075, 98.0]
+    assert timings["cited from"].str.contains("Patashnik et al. 2021").all() and timings["cited from"].str.contains("Table 1").all()
+    assert set(timings["variant"]) == {"latent optimisation", "latent mapper"}
+    quoted = table[table["metric"] != "seconds per edit"]
+    assert quoted["cited from"].str.contains("as quoted in issue 15").all()  # no invented table numbers
+
+
+def test_the_clock_synchronises_cuda_only(monkeypatch):
+    from toonlab.chapters.editing import clock
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(str(device)))
+    clock("cpu")
+    clock(torch.device("cpu"))
+    assert calls == []
+    clock("cuda:0")
+    assert calls == ["cuda:0"]
+
+
+def test_boundary_labels_in_chunks_equal_the_labels_of_all_images_at_once(monkeypatch):
+    import toonlab.chapters.editing as chapter
+    from toonlab.gan.sampling import sample_latents
+
+    generator = chapter.LoadedGenerator(tiny_stylegan2(), "tiny", "tiny")
+    # a per-image judge (like the toon classifier and CLIP zero-shot): the image's mean brightness
+    monkeypatch.setattr(chapter, "labels_of", lambda spec, models, images: images.mean(dim=(1, 2, 3)) > 0.5)
+    specs = [chapter.EditSpec("bright", "dark", "bright")]
+    w = generator.w.from_z(sample_latents(10, STYLE, 7))
+    assert torch.equal(w, generator.w.sample(10, 7)[0])  # the latents find_directions used to draw with their images
+    whole = chapter.label_latents(generator, None, specs, w, chunk=100)["bright"]
+    chunked = chapter.label_latents(generator, None, specs, w, chunk=3)["bright"]
+    assert torch.equal(whole, chunked)
+    _, images = generator.w.sample(10, 7)
+    assert torch.equal(whole, images.mean(dim=(1, 2, 3)) > 0.5)
+    with pytest.raises(ValueError, match="chunk"):
+        chapter.label_latents(generator, None, specs, w, chunk=0)
+
+
+def test_the_sweep_keeps_downsampled_strips_of_the_gif_latents_only():
+    from toonlab.chapters.editing import strip_frames
+
+    edited = torch.rand(6, 3, 16, 16)
+    kept = strip_frames(edited, keep=2, max_px=8)
+    assert kept.shape == (2, 3, 8, 8)
+    assert torch.allclose(kept, torch.nn.functional.avg_pool2d(edited[:2], 2), atol=1e-6)  # area downsampling
+    assert torch.equal(strip_frames(edited, keep=4, max_px=32), edited[:4])  # small images: kept as they are

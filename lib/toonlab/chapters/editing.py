@@ -39,7 +39,9 @@ from toonlab.editing.directions import (C_MAX, ClipOptimisationConfig, EditInput
                                         clip_optimisation, cosine, fixed_distance, ganspace_component_for,
                                         ganspace_direction_for, ganspace_directions, interfacegan_direction,
                                         name_components, text_delta, w_spread)
-from toonlab.editing.optimal_c import TARGET_SIMILARITY, OptimalCConfig, OptimalCLayer, clip_similarity, line_search
+from toonlab.editing.optimal_c import (TARGET_SIMILARITY, OptimalCConfig, OptimalCLayer, edit_similarity, line_search,
+                                       similarity_embedding)
+from toonlab.gan.sampling import sample_latents
 from toonlab.gan.stylegan2 import ffhq_checkpoint
 from toonlab.inversion.clip_encoder import DifferentiableClip
 from toonlab.inversion.generator import InversionGenerator
@@ -51,7 +53,7 @@ from toonlab.metrics.perceptual_toon import build_perceptual_distance
 from toonlab.metrics.toon_features import heldout_table, load_toon_features
 from toonlab.paths import cache_dir
 from toonlab.train.editing_tasks import (MapperFit, OptimalCTask, PromptLatents, digest, fit_csla_mapper, mapper_recovery,
-                                         stream_seed)
+                                         run_identity, stream_seed)
 from toonlab.train.gan_runs import GENERATOR_CLASSES, load_committed_generator, run_folder, scaled_preset
 from toonlab.train.inversion_tasks import FitResult, fit, load_generator_export
 
@@ -66,14 +68,25 @@ OWN_RESULT = "StyleCLIP optimisation (its own result)"  # the optimiser's latent
 # README does not say which source text it used): a neutral "a face".
 CELEBRITYLOOK_PROMPTS = ("man with glasses", "blond woman with sunglasses", "fat man with beard", "asian with pink wig")
 CELEBRITYLOOK_SOURCE = "a face"
-# Published numbers to cite beside ours (never in a row with them)
-REPORTED = (  # as issue 15 cites them; CelebA-HQ faces, pretrained CLIP, identity by a face-recognition network
-    ("StyleCLIP", "directional CLIP", 0.13, "CelebA-HQ, pretrained OpenAI CLIP"),
-    ("StyleCLIP", "ID similarity", 0.35, "CelebA-HQ, face-recognition identity similarity"),
-    ("StyleGAN-NADA", "directional CLIP", 0.16, "CelebA-HQ, pretrained OpenAI CLIP"),
-    ("StyleGAN-NADA", "ID similarity", 0.42, "CelebA-HQ, face-recognition identity similarity"),
-    ("StyleCLIP latent optimisation", "seconds per edit", 98.0, "StyleCLIP paper, one GPU, 1024 px FFHQ generator"),
-    ("StyleCLIP latent mapper", "seconds per edit", 0.075, "StyleCLIP paper, one GPU, 1024 px FFHQ generator"),
+# Published numbers to cite beside ours (never in a row with them): (method, variant, metric, value, protocol,
+# where the number comes from). Only what we can source is cited to a table: StyleCLIP's Table 1 compares
+# its three approaches' costs (latent optimisation 98 s per edit, latent mapper 75 ms at inference). The
+# directional-CLIP and ID values are as issue 15 quotes them; it names neither the paper table nor, for
+# StyleCLIP, the variant, and we have not traced them, so the table says so rather than guess.
+AS_QUOTED = "as quoted in issue 15 (its source table not identified; not traced by us)"
+REPORTED = (
+    ("StyleCLIP", "variant not stated in the quote", "directional CLIP", 0.13, "CelebA-HQ, pretrained OpenAI CLIP",
+     AS_QUOTED),
+    ("StyleCLIP", "variant not stated in the quote", "ID similarity", 0.35,
+     "CelebA-HQ, face-recognition identity similarity", AS_QUOTED),
+    ("StyleGAN-NADA", "generator fine-tuning (Gal et al. 2022)", "directional CLIP", 0.16,
+     "CelebA-HQ, pretrained OpenAI CLIP", AS_QUOTED),
+    ("StyleGAN-NADA", "generator fine-tuning (Gal et al. 2022)", "ID similarity", 0.42,
+     "CelebA-HQ, face-recognition identity similarity", AS_QUOTED),
+    ("StyleCLIP", "latent optimisation", "seconds per edit", 98.0, "one GPU, 1024 px FFHQ StyleGAN2",
+     "Patashnik et al. 2021 (StyleCLIP), Table 1: inference time of the three approaches"),
+    ("StyleCLIP", "latent mapper", "seconds per edit", 0.075, "one GPU, 1024 px FFHQ StyleGAN2",
+     "Patashnik et al. 2021 (StyleCLIP), Table 1: inference time of the three approaches"),
 )
 
 
@@ -88,6 +101,14 @@ EDIT_DISTANCE_K = 4.0
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def clock(on: str | torch.device) -> float:
+    """``time.perf_counter()`` once the work queued on ``on`` has finished: CUDA kernels run asynchronously,
+    so without the synchronise a timer would stop before the GPU did."""
+    if torch.device(on).type == "cuda":
+        torch.cuda.synchronize(on)
+    return time.perf_counter()
 
 
 def runs_root(profile: str) -> Path:
@@ -120,6 +141,7 @@ def check_source(source: str) -> None:
         raise ValueError(f"unknown generator source {source!r}: choose one of {SOURCES} (chapter 06 edits a StyleGAN2's W+)")
 
 
+# Duplicates chapter 05's load_generator (chapters/inversion.py): move it down a layer at the next chapter 05 refresh.
 def load_generator(source: str, *, resolution: int, profile: str, data: str, seed: int,
                    device: str = "cpu") -> LoadedGenerator:
     """The StyleGAN2 to edit: ``tiny`` (chapter 03's tiny config, random weights from ``seed``),
@@ -223,7 +245,8 @@ def avatar_edits() -> dict[str, EditSpec]:
 
 def edit_specs(names: Sequence[str], profile: str, models: FrozenModels) -> list[EditSpec]:
     """The chapter's edits by name: avatar attributes offline, CelebrityLook's prompts in ``full``. An
-    unknown name, an empty or too-long prompt, or an attribute the classifier lacks fails here."""
+    unknown name, an empty, too-long or all-<unk> prompt, a target equal to its source, or an attribute the
+    classifier lacks fails here."""
     if not names:
         raise EditInputError("no edits asked for: list at least one prompt name")
     if profile == "full":
@@ -236,8 +259,9 @@ def edit_specs(names: Sequence[str], profile: str, models: FrozenModels) -> list
                                  f"(add an EditSpec with its AttributeTest to avatar_edits for another)")
         specs = [known[n] for n in names]
     for spec in specs:
-        check_prompt(models.clip.tokenizer, spec.source)
-        check_prompt(models.clip.tokenizer, spec.target)
+        if check_prompt(models.clip.tokenizer, spec.source) == check_prompt(models.clip.tokenizer, spec.target):
+            raise EditInputError(f"edit {spec.name!r}: source and target prompts are both {spec.source.strip()!r}, so "
+                                 f"its text delta is zero; pick a target that differs from the source")
         if spec.test is not None:
             spec.test.check(models.classifier)
     return specs
@@ -341,6 +365,7 @@ class Directions:
     optimised: dict[str, torch.Tensor] = field(default_factory=dict)  # StyleCLIP's own result per edit (unscaled)
     sigma_w: float = float("nan")  # RMS per-dimension std of the sampled w
     distance_k: float = float("nan")  # every direction's length per W+ row, in sigma_w
+    mapper_run: str = ""  # the CSLA mapper run the text deltas came from (train_editing_tasks.run_identity)
 
 
 def attribute_scorer(specs: Sequence[EditSpec], models: FrozenModels, generator: LoadedGenerator):
@@ -380,41 +405,61 @@ def labels_of(spec: EditSpec, models: FrozenModels, images: torch.Tensor) -> tor
             else attribute_present(models.classifier, images, spec.test))
 
 
+def label_latents(generator: LoadedGenerator, models: FrozenModels, specs: Sequence[EditSpec], w_latents: torch.Tensor,
+                  chunk: int = 32) -> dict[str, torch.Tensor]:
+    """Every edit's judge (:func:`labels_of`) on the images of ``w_latents``, rendered ``chunk`` at a time
+    (the judges are per image, so the labels do not depend on ``chunk``): {edit: (N,) bool}."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1 (images rendered at a time), got {chunk}")
+    parts: dict[str, list[torch.Tensor]] = {spec.name: [] for spec in specs}
+    for part in w_latents.split(chunk):
+        with torch.no_grad():
+            images = to_unit(generator.w(part)).clamp(0, 1).cpu()
+        for spec in specs:
+            parts[spec.name].append(labels_of(spec, models, images))
+    return {name: torch.cat(labels) for name, labels in parts.items()}
+
+
 def find_directions(generator: LoadedGenerator, mapper_fit: MapperFit, models: FrozenModels,
                     specs: Sequence[EditSpec], latents: torch.Tensor, *, n_boundary: int, n_components: int,
-                    optimisation: ClipOptimisationConfig, seed: int, edit_distance_k: float = EDIT_DISTANCE_K) -> Directions:
+                    optimisation: ClipOptimisationConfig, seed: int, edit_distance_k: float = EDIT_DISTANCE_K,
+                    chunk: int = 32) -> Directions:
     """The four finders for every prompt. InterFaceGAN and GANSpace see ``n_boundary`` seeded w (labelled
     by the same judge as the metrics), their W directions broadcast to every W+ row; the optimisation runs
     once per test latent. Every direction is rescaled to one fixed length, ``edit_distance_k * sigma_W`` per
-    W+ row (:func:`fixed_distance`), so the same c is the same distance for every method."""
-    wplus, rows = generator.wplus, generator.wplus.latent_shape[0]
+    W+ row (:func:`fixed_distance`), so the same c is the same distance for every method. ``chunk``: images
+    rendered and labelled at a time."""
+    wplus, rows, run_on = generator.wplus, generator.wplus.latent_shape[0], latents.device
     mapper = mapper_fit.fit.trainer.unwrap("mapper").eval()
-    out = Directions({}, {}, {}, {}, {})
-    start = time.perf_counter()
-    w_samples, w_images = generator.w.sample(n_boundary, stream_seed(seed, "boundary"))
+    out = Directions({}, {}, {}, {}, {}, mapper_run=run_identity(mapper_fit.fit))
+    start = clock(run_on)
+    # the same latents as generator.w.sample(n_boundary, ...), but labelled chunk by chunk: in full, 2,000
+    # images at 1024 px would hold 25 GB at once
+    w_samples = generator.w.from_z(sample_latents(n_boundary, generator.w.generator.latent_dim,
+                                                  stream_seed(seed, "boundary"), device=run_on))
+    boundary_labels = label_latents(generator, models, specs, w_samples, chunk)
     sigma_w = w_spread(w_samples)
     out.sigma_w, out.distance_k = sigma_w, edit_distance_k
     rescale = lambda d, per_image=False: fixed_distance(d, rows, sigma_w, edit_distance_k, per_image=per_image)
-    w_images = w_images.cpu()
-    sampling_s = time.perf_counter() - start
-    start = time.perf_counter()
+    sampling_s = clock(run_on) - start
+    start = clock(run_on)
     components = ganspace_directions(w_samples, n_components, seed)
     # named once for every attribute (GANSpace names each component by what it changes, not per edit)
     names = name_components(components, w_samples[: min(32, n_boundary)], attribute_scorer(specs, models, generator))
-    pca_s = time.perf_counter() - start
+    pca_s = clock(run_on) - start
     for spec in specs:
-        start = time.perf_counter()
+        start = clock(run_on)
         raw_delta = text_delta(mapper, mapper_fit.clip.encode_text, models.clip.tokenizer, spec.source, spec.target)
         delta = rescale(raw_delta)
-        out.setup_s[spec.name, TEXT_DELTA] = time.perf_counter() - start
+        out.setup_s[spec.name, TEXT_DELTA] = clock(run_on) - start
         out.directions[spec.name, TEXT_DELTA] = delta
         out.raw_norms[spec.name, TEXT_DELTA] = float(raw_delta.norm())
         texts = models.clip.encode_text([spec.target, spec.source])
         out.text_directions[spec.name] = texts[0] - texts[1]
         out.notes[spec.name, TEXT_DELTA] = "mapper(f_T(target)) - mapper(f_T(source))"
 
-        start = time.perf_counter()
-        labels = labels_of(spec, models, w_images)
+        start = clock(run_on)
+        labels = boundary_labels[spec.name]
         try:
             normal = interfacegan_direction(w_samples, labels, seed=seed)
             out.directions[spec.name, "InterFaceGAN"] = rescale(normal.to(delta.device).expand(rows, -1))
@@ -422,9 +467,9 @@ def find_directions(generator: LoadedGenerator, mapper_fit: MapperFit, models: F
             out.notes[spec.name, "InterFaceGAN"] = f"SVM on {n_boundary} w, {int(labels.sum())} with the attribute"
         except EditInputError as error:
             out.notes[spec.name, "InterFaceGAN"] = f"not found: {error}"
-        out.setup_s[spec.name, "InterFaceGAN"] = sampling_s + time.perf_counter() - start
+        out.setup_s[spec.name, "InterFaceGAN"] = sampling_s + clock(run_on) - start
 
-        start = time.perf_counter()
+        start = clock(run_on)
         try:
             direction = ganspace_direction_for(components, names, spec.name)
             out.directions[spec.name, "GANSpace"] = rescale(direction.to(delta.device).expand(rows, -1))
@@ -433,14 +478,14 @@ def find_directions(generator: LoadedGenerator, mapper_fit: MapperFit, models: F
             out.notes[spec.name, "GANSpace"] = f"component {k} of {len(names)} ({float(components.explained[k]):.1%} of variance)"
         except EditInputError as error:
             out.notes[spec.name, "GANSpace"] = f"not found: {error}"
-        out.setup_s[spec.name, "GANSpace"] = sampling_s + pca_s + time.perf_counter() - start
+        out.setup_s[spec.name, "GANSpace"] = sampling_s + pca_s + clock(run_on) - start
 
-        start = time.perf_counter()
+        start = clock(run_on)
         target_embedding = models.clip.encode_text([spec.target])[0]
         # in chunks: a backward pass through the generator at 1024 px holds a lot of memory per image
         optimised = torch.cat([clip_optimisation(chunk, lambda w: models.clip.encode_image(to_unit(wplus(w))),
                                                  target_embedding, optimisation) for chunk in latents.split(8)])
-        out.per_image_s[spec.name, "StyleCLIP optimisation"] = (time.perf_counter() - start) / len(latents)
+        out.per_image_s[spec.name, "StyleCLIP optimisation"] = (clock(run_on) - start) / len(latents)
         out.optimised[spec.name] = optimised
         out.setup_s[spec.name, "StyleCLIP optimisation"] = 0.0
         out.directions[spec.name, "StyleCLIP optimisation"] = rescale(optimised - latents, per_image=True)
@@ -495,18 +540,30 @@ def score_edits(spec: EditSpec, models: FrozenModels, originals: torch.Tensor, e
 @dataclass
 class Sweep:
     rows: list[dict[str, Any]]
-    strips: dict[tuple[str, str], torch.Tensor]  # (edit, method) -> (len(c), N, 3, H, W)
+    strips: dict[tuple[str, str], torch.Tensor]  # (edit, method) -> (len(c), keep, 3, <= strip_px, <= strip_px)
     originals: torch.Tensor
     before: dict[str, torch.Tensor]
 
 
+def strip_frames(edited: torch.Tensor, keep: int, max_px: int) -> torch.Tensor:
+    """What a sweep keeps of one c's edits for its figures and GIF: the first ``keep`` images, area-downsampled
+    to at most ``max_px`` (all 64 edits at 1024 px for every c, method and prompt would not fit in memory)."""
+    frames = edited[:keep]
+    if frames.shape[-1] > max_px:
+        frames = torch.nn.functional.interpolate(frames, size=(max_px, max_px), mode="area")
+    return frames
+
+
 def sweep(generator: LoadedGenerator, models: FrozenModels, specs: Sequence[EditSpec], latents: torch.Tensor,
-          directions: Directions, c_values: Sequence[float]) -> Sweep:
+          directions: Directions, c_values: Sequence[float], *, keep: int = 4, strip_px: int = 128,
+          chunk: int = 32) -> Sweep:
     """Every method and prompt at every c of ``c_values`` (one global c for all images), scored; the
     seconds per edit are the render (plus, for optimisation, its per-image search). StyleCLIP's optimised
     latents as they are (a different edit from its rescaled, swept direction) add one row per edit
-    (``c`` empty), with the true per-image time: optimisation plus render."""
-    originals = render(generator, latents)
+    (``c`` empty), with the true per-image time: optimisation plus render. The strips keep only the first
+    ``keep`` latents (the figures' and the GIF's), at most ``strip_px`` wide; ``chunk``: images rendered at a time."""
+    run_on = latents.device
+    originals = render(generator, latents, chunk)
     before = {spec.name: labels_of(spec, models, originals) for spec in specs}
     rows, strips = [], {}
     for spec in specs:
@@ -516,18 +573,18 @@ def sweep(generator: LoadedGenerator, models: FrozenModels, specs: Sequence[Edit
                 continue
             frames = []
             for c in c_values:
-                start = time.perf_counter()
-                edited = render(generator, apply_edit(latents, direction, float(c)))
-                seconds = (time.perf_counter() - start) / len(latents) + directions.per_image_s.get((spec.name, method), 0.0)
-                frames.append(edited)
+                start = clock(run_on)
+                edited = render(generator, apply_edit(latents, direction, float(c)), chunk)
+                seconds = (clock(run_on) - start) / len(latents) + directions.per_image_s.get((spec.name, method), 0.0)
+                frames.append(strip_frames(edited, keep, strip_px))
                 rows.append({"edit": spec.name, "method": method, "c": float(c), **score_edits(spec, models, originals, edited,
                                                                                               before[spec.name]),
                              "s/edit": seconds})
             strips[spec.name, method] = torch.stack(frames)
         if spec.name in directions.optimised:  # StyleCLIP's own edit: its optimised latents, no rescaling, no c
-            start = time.perf_counter()
-            edited = render(generator, directions.optimised[spec.name])
-            seconds = ((time.perf_counter() - start) / len(latents)
+            start = clock(run_on)
+            edited = render(generator, directions.optimised[spec.name], chunk)
+            seconds = ((clock(run_on) - start) / len(latents)
                        + directions.per_image_s[spec.name, "StyleCLIP optimisation"])
             rows.append({"edit": spec.name, "method": OWN_RESULT, "c": None,
                          **score_edits(spec, models, originals, edited, before[spec.name]), "s/edit": seconds})
@@ -569,43 +626,60 @@ def train_optimal_c(generator: LoadedGenerator, models: FrozenModels, directions
     layer = layer.to(wplus.mean_latent.device)
     task = OptimalCTask(layer, wplus, models.clip, deltas, text_dirs, target=settings.target_similarity,
                         lr=settings.optimal_c_lr)
-    record = {"generator": generator.identity, "clip": models.labels["clip"], "prompts": [(s.source, s.target) for s in specs],
-              "deltas": float(deltas.abs().sum()), "lr": settings.optimal_c_lr, "hidden": settings.optimal_c_hidden,
-              "target": settings.target_similarity, "batch": settings.batch_size, "seed": seed, "streams": "disjoint-v2"}
+    key = optimal_c_key(generator.identity, models.labels["clip"], directions, specs, settings, seed)
     data = PromptLatents(100_000, wplus.generator.style_dim, len(specs), seed)  # its own seed stream
     steps = settings.optimal_c_steps
-    return fit(task, data, runs_root(profile) / generator.identity / f"optimal-c-{digest(record)}", steps=steps,
+    return fit(task, data, runs_root(profile) / generator.identity / f"optimal-c-{key}", steps=steps,
                batch_size=settings.batch_size, seed=seed, log_every=min(settings.log_every, steps),
                checkpoint_every=settings.checkpoint_every or steps, progress=progress)
 
 
+def optimal_c_key(generator_identity: str, clip_label: str, directions: Directions, specs: Sequence[EditSpec],
+                  settings: TrainSettings, seed: int) -> str:
+    """The optimal-c run folder's key: everything that shapes its weights. The text deltas it trains on are
+    named by what made them — the mapper run (its folder digest and step, :func:`run_identity`), the prompts
+    and the fixed edit distance (k, sigma_W) — not by a sum of their values, which two mappers can share."""
+    record = {"generator": generator_identity, "clip": clip_label, "mapper": directions.mapper_run,
+              "prompts": [(s.source, s.target) for s in specs], "distance_k": directions.distance_k,
+              "sigma_w": f"{directions.sigma_w:.6g}", "lr": settings.optimal_c_lr, "hidden": settings.optimal_c_hidden,
+              "target": settings.target_similarity, "batch": settings.batch_size, "seed": seed, "streams": "disjoint-v2",
+              "clip_i": "clamped renders (similarity_embedding)"}
+    return digest(record)
+
+
 def per_image_strength(generator: LoadedGenerator, models: FrozenModels, specs: Sequence[EditSpec],
                        latents: torch.Tensor, directions: Directions, layer: OptimalCLayer, result: Sweep,
-                       grid: Sequence[float], target: float = TARGET_SIMILARITY):
+                       grid: Sequence[float], target: float = TARGET_SIMILARITY, chunk: int = 32):
     """The text delta with one c per image: from the optimal-c layer (one pass) and from the line search
-    (a grid of renders per image), scored like the sweep. Returns (rows, chosen c per (edit, method))."""
+    (a grid of renders per image), scored like the sweep. Returns (rows, chosen c per (edit, method)).
+
+    "CLIP-I to original" is ``C_I(X, X')`` by :func:`similarity_embedding`, the rule the layer is trained
+    on and the line search targets. Seconds per edit are what a user pays for one edit: for the layer, the
+    CLIP encoding of the input it reads, the layer and the render; for the line search, the same encoding,
+    every render of its grid and the final render. ``chunk``: latents rendered/embedded at a time."""
     wplus = generator.wplus
-    embed = lambda w: models.clip.encode_image(to_unit(wplus(w)))
+    run_on = latents.device
+    embed = lambda w: similarity_embedding(models.clip, wplus, w, chunk)
     rows, chosen = [], {}
-    with torch.no_grad():
-        original_embedding = embed(latents)
     for spec in specs:
         delta = directions.directions[spec.name, TEXT_DELTA]
-        start = time.perf_counter()
+        start = clock(run_on)
         with torch.no_grad():
+            original_embedding = embed(latents)  # the layer's input: part of its cost
             c_layer = layer(original_embedding, directions.text_directions[spec.name], latents)
-        layer_s = (time.perf_counter() - start) / len(latents)
-        start = time.perf_counter()
-        c_search, _ = line_search(latents, delta, original_embedding, embed, grid, target)
-        search_s = (time.perf_counter() - start) / len(latents)
+        layer_s = (clock(run_on) - start) / len(latents)
+        start = clock(run_on)
+        with torch.no_grad():
+            search_embedding = embed(latents)
+        c_search, _ = line_search(latents, delta, search_embedding, embed, grid, target)
+        search_s = (clock(run_on) - start) / len(latents)
         for method, c, extra_s in (("optimal-c layer", c_layer, layer_s), ("line search", c_search, search_s)):
-            c = c.to(latents.device).clamp(0, C_MAX)
-            start = time.perf_counter()
-            edited = render(generator, apply_edit(latents, delta, c))
-            seconds = (time.perf_counter() - start) / len(latents) + extra_s
+            c = c.to(run_on).clamp(0, C_MAX)
+            start = clock(run_on)
+            edited = render(generator, apply_edit(latents, delta, c), chunk)
+            seconds = (clock(run_on) - start) / len(latents) + extra_s
             with torch.no_grad():
-                edited_embedding = models.clip.encode_image(edited.to(latents.device))
-                similarity = float(clip_similarity(original_embedding, edited_embedding).mean())
+                similarity = float(edit_similarity(models.clip, wplus, latents, delta, c, original_embedding, chunk).mean())
             chosen[spec.name, method] = c.cpu()
             rows.append({"edit": spec.name, "method": method, "mean c": float(c.mean()), "c spread (std)": float(c.std()) if len(c) > 1 else 0.0,
                          f"share of c at {C_MAX:g}": float((c >= C_MAX - 1e-6).float().mean()),
@@ -676,8 +750,20 @@ def curves_figure(sweep_frame: Any, strength_rows: Sequence[Mapping[str, Any]], 
     return fig
 
 
-def strip_figure(result: Sweep, edit: str, c_values: Sequence[float], image: int = 0):
-    """Rows: methods; columns: c from 0 to 0.8; one test latent."""
+def strip_name(edit: str) -> str:
+    """The saved name (PNG) of an edit's sweep strip."""
+    return "sweep_strip_" + "".join(ch if ch.isalnum() else "_" for ch in edit.lower())
+
+
+def reference_figures(edits: Sequence[str]) -> list[str]:
+    """The figures the reference view shows (PNG names): the curves, the GIF's still, the method x prompt grid
+    and a sweep strip per edit — ``edits`` and the offline edits (the reference runs, cpu/gpu, edit avatars)."""
+    names = list(dict.fromkeys([*edits, *avatar_edits()]))
+    return ["success_vs_preservation", "sweep_gif_still", "method_prompt_grid", *map(strip_name, names)]
+
+
+def strip_figure(result: Sweep, edit: str, c_values: Sequence[float], image: int = 0, title: str = ""):
+    """Rows: methods; columns: c from 0 to 0.8; one test latent. ``title``: the run's profile/weights label."""
     import matplotlib.pyplot as plt
 
     methods = [m for m in METHODS if (edit, m) in result.strips]
@@ -691,7 +777,28 @@ def strip_figure(result: Sweep, edit: str, c_values: Sequence[float], image: int
             if r == 0:
                 axes[r][k].set_title(f"c = {c:g}", fontsize=7)
         axes[r][0].set_ylabel(method, rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle(f"'{edit}'", fontsize=9)
+    fig.suptitle(f"'{edit}'" + (f" — {title}" if title else ""), fontsize=8, wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def gif_still_figure(result: Sweep, edit: str, c_values: Sequence[float], images: int = 4, method: str = TEXT_DELTA,
+                     title: str = ""):
+    """The GIF as one still (for pages and the PDF, where it cannot animate): its frames as a montage, one
+    row per latent of the GIF, columns c = 0 -> 0.8."""
+    import matplotlib.pyplot as plt
+
+    strip = result.strips[edit, method][:, :images]  # (C, N, 3, H, W)
+    fig, axes = plt.subplots(strip.shape[1], len(c_values), figsize=(1.1 * len(c_values) + 0.4, 1.1 * strip.shape[1] + 0.6),
+                             squeeze=False)
+    for r in range(strip.shape[1]):
+        for k, c in enumerate(c_values):
+            axes[r][k].imshow(strip[k, r].permute(1, 2, 0).clamp(0, 1).numpy())
+            axes[r][k].set_xticks([])
+            axes[r][k].set_yticks([])
+            if r == 0:
+                axes[r][k].set_title(f"c = {c:g}", fontsize=7)
+    fig.suptitle(f"{method}, '{edit}': the GIF's frames" + (f" — {title}" if title else ""), fontsize=8, wrap=True)
     fig.tight_layout()
     return fig
 
@@ -738,8 +845,9 @@ class GifView:
         return {"text/html": html, "image/png": base64.b64encode(still.getvalue()).decode(), "text/plain": self.alt}
 
 
-def grid_figure(result: Sweep, specs: Sequence[EditSpec], c_index: int = -1, image: int = 0):
-    """Method x prompt at one c (default the largest), one test latent, with the original beside."""
+def grid_figure(result: Sweep, specs: Sequence[EditSpec], c_index: int = -1, image: int = 0, title: str = ""):
+    """Method x prompt at one c (default the largest), one test latent, with the original beside.
+    ``title``: the run's profile/weights label."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(METHODS), len(specs) + 1, figsize=(1.5 * (len(specs) + 1) + 1.6, 1.45 * len(METHODS)),
@@ -757,6 +865,8 @@ def grid_figure(result: Sweep, specs: Sequence[EditSpec], c_index: int = -1, ima
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    if title:
+        fig.suptitle(f"methods x edits at the largest c — {title}", fontsize=8, wrap=True)
     fig.tight_layout()
     return fig
 
@@ -796,8 +906,9 @@ def reported_table():
     """The sources' published numbers with their protocol: never in a row with ours."""
     import pandas as pd
 
-    return pd.DataFrame([{"method": m, "metric": metric, "reported by source": value, "protocol": protocol}
-                         for m, metric, value, protocol in REPORTED])
+    return pd.DataFrame([{"method": m, "variant": variant, "metric": metric, "reported by source": value,
+                          "protocol": protocol, "cited from": cited}
+                         for m, variant, metric, value, protocol, cited in REPORTED])
 
 
 def records(frame: Any) -> list[dict[str, Any]]:
@@ -809,9 +920,9 @@ def records(frame: Any) -> list[dict[str, Any]]:
 __all__ = [
     "C_MAX", "CHAPTER", "CELEBRITYLOOK_PROMPTS", "ClipOptimisationConfig", "Directions", "EditSpec", "FrozenModels", "GifView",
     "LoadedGenerator", "METHODS", "REPORTED", "SOURCES", "Sweep", "TEXT_DELTA", "TrainSettings", "avatar_edits",
-    "best_global_c", "build_models", "check_source", "curves_figure", "describe_generator", "device", "embedding_table", "mapper_table", "EDIT_DISTANCE_K", "CSLA_SOURCE_LR",
+    "best_global_c", "build_models", "clock", "optimal_c_key", "check_source", "curves_figure", "describe_generator", "device", "embedding_table", "mapper_table", "EDIT_DISTANCE_K", "CSLA_SOURCE_LR",
     "direction_table", "edit_specs", "find_directions", "frontier_table", "grid_figure", "headline_metrics",
     "load_generator",
     "method_table", "per_image_strength", "prompt_table", "records", "render", "reported_table", "runs_root",
-    "strip_figure", "sweep", "sweep_table", "test_latents", "train_mapper", "train_optimal_c", "write_gif",
+    "strip_figure", "strip_frames", "strip_name", "reference_figures", "gif_still_figure", "label_latents", "sweep", "sweep_table", "test_latents", "train_mapper", "train_optimal_c", "write_gif",
 ]

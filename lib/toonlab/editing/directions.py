@@ -132,8 +132,9 @@ def _token_ids(tokenizer, text: str) -> list[int]:
 
 
 def check_prompt(tokenizer, text: str) -> str:
-    """``text`` stripped, after refusing an empty prompt or one longer than the tokenizer's context (CLIP
-    tokenizers cut long prompts silently, so the edit would follow a different, shorter text)."""
+    """``text`` stripped, after refusing an empty prompt, one longer than the tokenizer's context (CLIP
+    tokenizers cut long prompts silently, so the edit would follow a different, shorter text) and, for a
+    tokenizer with a reduced vocabulary (ToonCLIP's ``unknown_fraction``), one whose every token is <unk>."""
     if not isinstance(text, str) or not text.strip():
         raise EditInputError(f"empty prompt {text!r}: give the text to edit towards, e.g. 'a cartoon avatar with glasses'")
     text = text.strip()
@@ -142,6 +143,15 @@ def check_prompt(tokenizer, text: str) -> str:
     if needed > context:
         raise EditInputError(f"prompt {text[:60]!r}… needs {needed} tokens with <start>/<end>, but the text encoder reads "
                              f"{context}: CLIP would cut it silently. Shorten it to at most {context - 2} BPE tokens")
+    # ToonCLIP's reduced table maps every word outside its caption corpus to one <unk> id: a prompt made only
+    # of such words encodes as <start> <unk>... <end>, the same vector as any other unknown prompt
+    unknown_fraction = getattr(tokenizer, "unknown_fraction", None)
+    if unknown_fraction is not None and unknown_fraction([text]) >= 1.0:
+        size = getattr(tokenizer, "vocab_size", "?")
+        raise EditInputError(f"prompt {text!r}: every token is <unk> in this text encoder's vocabulary (ToonCLIP's reduced "
+                             f"table of {size} ids, the BPE tokens of toonlab.data.captions.caption_corpus), so it would "
+                             f"encode like any other unknown text. Use the avatar caption words, e.g. "
+                             f"toonlab.data.captions.prompt('glasses_kind', 'glasses')")
     return text
 
 

@@ -13,6 +13,10 @@ silent (every choice is a config field):
 * **loss** — as stated: ``(C - cos(E_I(X), E_I(X')))²``, averaged over the batch, with cosine similarity
   of the CLIP image embeddings as ``C_I`` (CLIP similarity is cosine similarity everywhere in CLIP's
   papers and in chapter 05's CLIP-I) and ``C = 0.7`` (``target_similarity``);
+* **which image CLIP sees** — one rule, :func:`similarity_embedding`: the generator's output mapped to
+  [0, 1] and *clamped* there, i.e. the very image the chapter renders, shows and scores. Training, the
+  line search and the reported "CLIP-I to original" all go through it, so the layer is trained on, and
+  judged by, the same number (the clamp passes the gradient through every in-range pixel);
 * **inputs** — "the CLIP encoding and W+": which CLIP encoding is not said. The layer must know the edit
   to size it, and the README's own argument is that c depends on the latent *and the text*, so it gets
   both the input image's CLIP embedding and the text direction ``f_T(target) - f_T(source)`` (each
@@ -39,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from toonlab.editing.directions import C_MAX, EditInputError, apply_edit
+from toonlab.inversion.losses import to_unit
 
 TARGET_SIMILARITY = 0.7  # CelebrityLook's C
 
@@ -101,6 +106,23 @@ class OptimalCLayer(nn.Module):
 def clip_similarity(original: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
     """CelebrityLook's ``C_I(X, X')``: cosine of the two images' CLIP embeddings, per pair, shape (B,)."""
     return F.cosine_similarity(original.float(), edited.float(), dim=-1)
+
+
+def similarity_embedding(clip, generator: Callable[[torch.Tensor], torch.Tensor], latents: torch.Tensor,
+                         chunk: int = 0) -> torch.Tensor:
+    """The CLIP image embedding that ``C_I`` compares — the one rule for every path (training, line search,
+    the reported column): ``E_I(clamp(to_unit(G(w)), 0, 1))``, the image as rendered and shown. ``chunk``
+    > 0 embeds that many latents at a time (for inference under ``no_grad``; the result is the same)."""
+    if chunk and chunk < len(latents):
+        return torch.cat([similarity_embedding(clip, generator, part) for part in latents.split(chunk)])
+    return clip.encode_image(to_unit(generator(latents)).clamp(0, 1))
+
+
+def edit_similarity(clip, generator: Callable[[torch.Tensor], torch.Tensor], latents: torch.Tensor,
+                    direction: torch.Tensor, c: float | torch.Tensor, original_embedding: torch.Tensor,
+                    chunk: int = 0) -> torch.Tensor:
+    """``C_I(X, X')`` per image for the edit ``w + c * dW``, by :func:`similarity_embedding` (B,)."""
+    return clip_similarity(original_embedding, similarity_embedding(clip, generator, apply_edit(latents, direction, c), chunk))
 
 
 def optimal_c_loss(original: torch.Tensor, edited: torch.Tensor, target: float = TARGET_SIMILARITY) -> torch.Tensor:

@@ -26,10 +26,9 @@ from torch.utils.data import Dataset
 
 from toonlab.editing.directions import apply_edit
 from toonlab.editing.embeddings import NormalisedClip
-from toonlab.editing.optimal_c import TARGET_SIMILARITY, OptimalCLayer, optimal_c_loss
+from toonlab.editing.optimal_c import TARGET_SIMILARITY, OptimalCLayer, optimal_c_loss, similarity_embedding
 from toonlab.inversion.clip_encoder import DifferentiableClip
 from toonlab.inversion.generator import InversionGenerator
-from toonlab.inversion.losses import to_unit
 from toonlab.inversion.mappers import CSLAMapper, CSLAMapperConfig
 from toonlab.train.checkpoint import latest
 from toonlab.train.inversion_tasks import CSLATask, FitResult, SeededLatents, _OneModelTask, fit
@@ -38,6 +37,12 @@ from toonlab.train.inversion_tasks import CSLATask, FitResult, SeededLatents, _O
 def digest(record: Mapping[str, Any]) -> str:
     """A short hash of the settings that shape a run's weights (its folder name)."""
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def run_identity(fitted: FitResult) -> str:
+    """What names a trained run for the runs built on it: its folder (a digest of every setting that shapes
+    its weights) and the step its weights reached (the folder alone does not say: more steps resume it)."""
+    return f"{Path(fitted.trainer.out_dir).name}@step{fitted.result.step}"
 
 
 # Every seeded stream of the chapter owns one block of STREAM_SPAN seeds. A stream of single latents
@@ -64,6 +69,7 @@ def stream_latents(n: int, dim: int, seed: int, stream: str) -> SeededLatents:
     return SeededLatents(n, dim, stream_seed(seed, stream))
 
 
+# Duplicates chapter 05's centre code (chapters/inversion.py, CSLA): move it down a layer at the next chapter 05 refresh.
 @torch.no_grad()
 def centre_embeddings(wplus: InversionGenerator, clip: Any, seed: int, n: int = 512) -> torch.Tensor:
     """The raw CLIP image embeddings of ``n`` generated images (the "mapper centres" stream): their mean is
@@ -169,10 +175,10 @@ class OptimalCTask(_OneModelTask):
 
     def edit(self, latents: torch.Tensor, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(c, original embedding, edited embedding) of a batch; differentiable in the layer."""
-        with torch.no_grad():
-            original = self.clip.encode_image(to_unit(self.generator(latents)))
+        with torch.no_grad():  # C_I by the chapter's one rule (clamped renders): similarity_embedding
+            original = similarity_embedding(self.clip, self.generator, latents)
         c = self.models[self.name](original, self.text_directions[prompt], latents)
-        edited = self.clip.encode_image(to_unit(self.generator(apply_edit(latents, self.directions[prompt], c))))
+        edited = similarity_embedding(self.clip, self.generator, apply_edit(latents, self.directions[prompt], c))
         return c, original, edited
 
     def train_step(self, batch, step, accelerator):
