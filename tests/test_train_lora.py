@@ -223,3 +223,33 @@ def test_the_benchmark_memory_bar_catches_a_larger_peak():
     assert bench.verdict(best(600.0), 0.0, 8.0) == 1  # a 100 MiB larger peak is a regression
     assert bench.verdict(best(500.0, ours_s=1.2), 0.0, 8.0) == 1
     assert bench.verdict(best(600.0), 0.25, 0.0) == 0
+
+
+def test_the_benchmark_interleaves_both_steps_in_one_process():
+    """Each side steps ``steps`` times, in turn; the paired ratio is the median of ours / theirs per pair."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "lora_sdxl_step.py"
+    spec = importlib.util.spec_from_file_location("lora_sdxl_step", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    calls = []
+    real = {"ours": bench.ours, "diffusers": bench.diffusers_recipe}
+
+    def counting(side):
+        def build(spec, pipe, accelerator):
+            step = real[side](spec, pipe, accelerator)
+
+            def run():
+                calls.append(side)
+                step()
+            return run
+        return build
+
+    bench.ours, bench.diffusers_recipe = counting("ours"), counting("diffusers")
+    out = bench.measure_interleaved({"device": "cpu", "real": False, "resolution": 32, "batch": 1, "rank": 2,
+                                     "precision": "no", "steps": 3, "warmup": 1, "threads": 1})
+    assert calls == ["diffusers", "ours"] + ["diffusers", "ours", "ours", "diffusers", "diffusers", "ours"]
+    assert set(out["median step (s)"]) == {"diffusers", "ours"} and all(t > 0 for t in out["median step (s)"].values())
+    assert 0 < out["paired ratio (median)"] < 10
