@@ -65,3 +65,15 @@ def test_a_glued_table_inside_a_figure_is_converted_and_prose_html_is_not():
     paragraph = nodes.paragraph()
     paragraph += prose
     assert is_output_table(glued) and not is_output_table(prose)
+
+
+def test_long_decimals_are_shortened_for_the_pdf_and_nothing_else_is():
+    from toonlab.book.report_tables import compact_number
+
+    assert compact_number("3119.355469") == "3,119" and compact_number("18004.806622") == "18,005"
+    assert compact_number("3.531376") == "3.531" and compact_number("0.969174") == "0.9692"
+    assert compact_number("-0.139164") == "-0.1392"
+    for kept in ("0.97", "1200", "12.5 MB", "3e-05", "gan_cpu_toyhollywood_stylegan2", "0.45 / 0.28", "nan"):
+        assert compact_number(kept) == kept
+    table = table_node([["s / step", "label"]], [["17.809485", "ours · cpu"]])
+    assert table.astext().split() == ["s", "/", "step", "label", "17.81", "ours", "·", "cpu"]

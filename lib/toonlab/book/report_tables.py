@@ -56,6 +56,20 @@ def html_rows(html: str) -> tuple[list[list[str]], list[list[str]]]:
     return head, body
 
 
+# pandas prints floats with 6 decimals (3119.355469); in a PDF column that is width without information, and a
+# column of them overruns its neighbours. The report shows such cells to 4 significant digits (thousands and more
+# as whole numbers); the HTML book and the committed CSVs keep every digit.
+LONG_DECIMAL = re.compile(r"-?\d+\.\d{5,}")
+
+
+def compact_number(text: str) -> str:
+    """``text`` shortened for the PDF if it is one long decimal (``0.969174`` -> ``0.9692``), else unchanged."""
+    if not LONG_DECIMAL.fullmatch(text):
+        return text
+    value = float(text)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def breakable(text: str) -> list[nodes.Node]:
     """``text`` as docutils nodes with LaTeX break points (``\\allowbreak``) inside long words."""
     pieces: list[nodes.Node] = []
@@ -94,6 +108,7 @@ def sized(table: nodes.table, columns: int) -> list[nodes.Node]:
 
 def table_node(head: list[list[str]], body: list[list[str]]) -> nodes.table:
     columns = len((head or body)[0])
+    body = [[compact_number(value) for value in row] for row in body]
     widths = [max([len(row[c]) for row in head + body] + [3]) for c in range(columns)]
     table = nodes.table(classes=[HTML_TABLE_CLASS])
     group = nodes.tgroup(cols=columns)
