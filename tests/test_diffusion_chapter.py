@@ -57,6 +57,22 @@ def test_samples_and_figures(trained):
     assert [step for step, _ in runs["t300"].grids()] == [0, 2, 4]
 
 
+def test_ddim_runs_once_per_eta_and_eta_adds_noise(trained):
+    _root, runs = trained
+    samples = chapter.sample_all({"t300": runs["t300"]}, 2, seed=1, ddpm_steps=2, ddim_steps=3, batch_size=2,
+                                 ddim_etas=(0.0, 1.0), progress=False)
+    assert list(samples) == [("t300", "DDPM-2"), ("t300", "DDIM-3"), ("t300", "DDIM-3 η=1")]
+    # the same seeds: eta 1 differs from deterministic DDIM only through the noise it adds back
+    assert not torch.allclose(samples[("t300", "DDIM-3")], samples[("t300", "DDIM-3 η=1")])
+    again = chapter.sample_all({"t300": runs["t300"]}, 2, seed=1, ddpm_steps=2, ddim_steps=3, batch_size=2,
+                               ddim_etas=(1.0,), progress=False)
+    torch.testing.assert_close(again[("t300", "DDIM-3 η=1")], samples[("t300", "DDIM-3 η=1")])  # seeded noise
+    with pytest.raises(ValueError, match="ddim_etas is empty"):
+        chapter.sample_all(runs, 2, seed=1, ddpm_steps=2, ddim_steps=3, batch_size=2, ddim_etas=(), progress=False)
+    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\]"):
+        chapter.sample_all(runs, 2, seed=1, ddpm_steps=2, ddim_steps=3, batch_size=2, ddim_etas=(1.5,), progress=False)
+
+
 def test_network_table_says_reduced_unless_the_profile_uses_the_papers_network():
     table = chapter.network_table(MODEL)
     assert table["network"].iloc[1].endswith("(reduced: differs from the paper's where the values differ)")

@@ -222,3 +222,30 @@ def test_a_refresh_of_committed_results_records_the_checkout_it_started_from(tmp
     (tmp_path / "results" / "cpu" / "09_demo" / "table.csv").write_text("x\n3\n")  # dirty before the next run
     record = json.loads(ChapterRun("09_demo", {"profile": "cpu", "seed": 0}, weights="w", root=tmp_path).finish().read_text())
     assert record["provenance"]["git"]["dirty"] is True
+
+
+def test_a_figure_over_the_size_cap_is_saved_at_a_lower_dpi_and_one_that_cannot_fit_is_refused(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from toonlab import results
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(np.random.default_rng(0).random((200, 200, 3)))  # noise: PNG cannot compress it
+    run = ChapterRun("01_data", {"profile": "ci", "seed": 0}, weights="w", root=tmp_path)
+    uncapped = run.figure("noise", fig, dpi=100).stat().st_size
+    monkeypatch.setattr(results, "MAX_FIGURE_BYTES", uncapped // 3)
+    path = run.figure("noise", fig, dpi=100)
+    assert path.stat().st_size <= uncapped // 3  # re-rendered smaller, and complete
+    from PIL import Image
+
+    assert Image.open(path).width < 400 * 0.8
+    assert not list(path.parent.glob(".noise.png.*"))  # no temporary left behind
+    monkeypatch.setattr(results, "MAX_FIGURE_BYTES", 100)  # nothing readable fits in 100 bytes
+    with pytest.raises(ValueError, match="'noise' is .* MiB even at 40 dpi.*fewer"):
+        run.figure("noise", fig, dpi=100)
+    assert path.stat().st_size <= uncapped // 3  # the refused figure left the previous file as it was
+    plt.close(fig)

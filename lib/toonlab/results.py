@@ -42,6 +42,8 @@ from toonlab.paths import repo_root, results_dir
 REFERENCE_PROFILES = ("full", "gpu", "cpu")
 SMOKE_NOTE = "smoke number: tiny random models on CPU, checks the code path, not a result"
 SMOKE_VALUE = "smoke: not a result"  # what each row of a ci table says in its label column
+MAX_FIGURE_BYTES = 2**20  # committed figures stay <= 1 MiB each (the repository carries every profile's)
+MIN_FIGURE_DPI = 40  # below this a figure's text is unreadable: refuse rather than shrink further
 # The book runner sets these for the kernel it starts (toonlab.book.chapters computes them; results reads
 # them, so this layer needs nothing from the book tooling): the fingerprint of the run being made, recorded
 # in metrics.json, and what each reference profile's fingerprint would be now (JSON, profile -> fingerprint).
@@ -231,10 +233,10 @@ class ChapterRun:
         glue(name, value, display=display)
 
     def figure(self, name: str, fig: Any, dpi: int = 110) -> Path:
-        """Save a matplotlib figure as ``<name>.png``."""
+        """Save a matplotlib figure as ``<name>.png``, at most :data:`MAX_FIGURE_BYTES`: a larger one is
+        re-rendered at a lower dpi (the PNG's size goes with its pixel count) until it fits."""
         path = self.out / f"{name}.png"
-        with atomic.atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        atomic.write_bytes(path, _png_within(fig, dpi, MAX_FIGURE_BYTES, name))
         self.figures.append(path.name)
         return path
 
@@ -255,6 +257,24 @@ class ChapterRun:
         if self.profile == "ci":
             record["note"] = SMOKE_NOTE
         return atomic.write_json(self.out / "metrics.json", record)
+
+
+def _png_within(fig: Any, dpi: int, max_bytes: int, name: str) -> bytes:
+    """``fig`` as PNG bytes at ``dpi``, or at the largest lower dpi whose PNG fits in ``max_bytes``."""
+    import io
+
+    while True:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=dpi, bbox_inches="tight", format="png")
+        size = buffer.tell()
+        if size <= max_bytes:
+            return buffer.getvalue()
+        if dpi <= MIN_FIGURE_DPI:
+            raise ValueError(f"figure {name!r} is {size / 2**20:.2f} MiB even at {dpi} dpi, over the "
+                             f"{max_bytes / 2**20:.2f} MiB a committed figure may take: show fewer or smaller "
+                             f"panels (e.g. fewer images per grid)")
+        # bytes scale with the pixel count, i.e. dpi squared; aim 5 % under to avoid a third try
+        dpi = max(MIN_FIGURE_DPI, int(dpi * math.sqrt(0.95 * max_bytes / size)))
 
 
 def load(profile: str, chapter: str, root: Path | None = None) -> dict[str, Any] | None:

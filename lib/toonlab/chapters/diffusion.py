@@ -121,18 +121,27 @@ def train_schedules(dataset: Any, schedules: Sequence[str], root: str | Path, *,
 
 
 def sample_all(runs: Mapping[str, DDPMRun], n: int, seed: int, *, ddpm_steps: int | None, ddim_steps: int,
-               batch_size: int, progress: bool = True) -> dict[tuple[str, str], torch.Tensor]:
+               batch_size: int, ddim_etas: Sequence[float] = (0.0,), progress: bool = True
+               ) -> dict[tuple[str, str], torch.Tensor]:
     """``n`` images per (schedule, sampler) from each run's EMA UNet, the same seeds everywhere.
 
     ``ddpm_steps=None`` runs the whole chain of T ancestral steps (the paper's and the source's sampler).
+    DDIM runs once per ``ddim_etas`` entry: eta 0 is deterministic DDIM ("DDIM-50"), eta 1 adds back the
+    ancestral amount of noise at every step ("DDIM-50 η=1"), which hides an undertrained model's error.
     """
+    if not ddim_etas:
+        raise ValueError("ddim_etas is empty: give at least one DDIM eta (0.0 is deterministic DDIM)")
     samples = {}
     for schedule, run in runs.items():
         T = run.config.num_train_timesteps
-        for sampler, steps in (("ddpm", ddpm_steps or T), ("ddim", min(ddim_steps, T))):
-            samples[(schedule, f"{sampler.upper()}-{steps}")] = sample(
-                run.unet, run.config, n, seed, sampler=sampler, steps=steps, batch_size=batch_size,
-                progress=progress)
+        steps = ddpm_steps or T
+        samples[(schedule, f"DDPM-{steps}")] = sample(run.unet, run.config, n, seed, sampler="ddpm", steps=steps,
+                                                      batch_size=batch_size, progress=progress)
+        steps = min(ddim_steps, T)
+        for eta in ddim_etas:
+            name = f"DDIM-{steps}" + (f" η={eta:g}" if eta else "")
+            samples[(schedule, name)] = sample(run.unet, run.config, n, seed, sampler="ddim", steps=steps, eta=eta,
+                                               batch_size=batch_size, progress=progress)
     return samples
 
 

@@ -253,6 +253,8 @@ def sample(unet: nn.Module, config: DDPMConfig, n: int, seed: int, *, sampler: s
         raise ValueError(f"need n >= 1 and batch_size >= 1, got {n}, {batch_size}")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"DDIM eta must be in [0, 1] (0: deterministic, 1: ancestral noise), got {eta}")
     steps = steps or (config.num_train_timesteps if sampler == "ddpm" else min(50, config.num_train_timesteps))
     if not 1 <= steps <= config.num_train_timesteps:
         raise ValueError(f"steps must be in 1..T={config.num_train_timesteps}, got {steps}")

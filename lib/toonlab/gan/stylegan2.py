@@ -282,7 +282,7 @@ class StyleGAN2Generator(nn.Module):
         self.config = config
         c, blur = config, config.blur_kernel
         self.style_dim, self.n_latent, self.num_layers = c.style_dim, c.n_latent, c.num_noise_layers
-        # Mapping network: PixelNorm then n_mlp equalised-lr linear layers at 1/100 learning rate.
+        # Mapping network: PixelNorm then n_mlp equalised-lr linear layers at lr_mlp times the learning rate.
         self.style = nn.Sequential(PixelNorm(), *[
             EqualLinear(c.style_dim, c.style_dim, lr_mul=c.lr_mlp, activation=True) for _ in range(c.n_mlp)
         ])
