@@ -46,6 +46,7 @@ import contextlib
 import json
 import math
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -285,6 +286,7 @@ class Measurement:
 
 
 SAMPLING_MODES = {"recomputed BN": True, "plain eval": False}
+CHAPTER, RECORD_FILE = "03_gan", "benchmark_peers.txt"  # where --record writes, and chapter 03 reads
 TOYHOLLYWOOD_SG2_LR = 2e-4  # as reported, for stylegan2-pytorch's own parametrisation
 BAR_MIN_STEPS, BAR_MIN_IMAGES = 500, 512  # below this FD is too noisy to judge the bar on
 
@@ -362,8 +364,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--eval-images", type=int, default=BAR_MIN_IMAGES,
                         help="generated = real images for FD/KID; 0 skips (and the bar is not judged)")
-    parser.add_argument("--features", default="ci", choices=["ci", "full"],
-                        help="ci: random-init Inception (smoke FD); full: pytorch-fid weights (real FID)")
+    parser.add_argument("--features", default="ci", choices=["ci", "toon", "full"],
+                        help="ci: random-init Inception (smoke FD); toon: the book's frozen toon classifier "
+                             "(FD-toon, offline, as chapter 03's cpu profile); full: pytorch-fid weights (real FID)")
     parser.add_argument("--pairs", default="fastgan,stylegan2")
     parser.add_argument("--width-divisor", type=int, default=1, choices=[1, 2, 4, 8],
                         help="divide every width of ours and the peers alike (CPU runs); 1 = the sources' sizes")
@@ -372,6 +375,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="torch CPU threads (0: leave torch's default); 1 times best on a shared CPU")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--record", default=None, metavar="PROFILE",
+                        help=f"also write the printed report to results/PROFILE/{CHAPTER}/{RECORD_FILE}, where "
+                             "chapter 03 shows it")
     args = parser.parse_args(argv)
     if args.timed + args.warmup > args.steps:
         parser.error("--steps must cover --warmup + --timed")
@@ -381,12 +387,15 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
 
     from toonlab import data, zoo
-    from toonlab.metrics.extractors import inception_extractor
+    from toonlab.metrics.extractors import build_extractor, inception_extractor
 
     lwg, sg2 = import_peers()
     dataset = data.load_images(args.data, resolution=args.resolution, limit=args.images, seed=args.seed)
     images = torch.stack([dataset[i][0] for i in range(len(dataset))])
-    extractor = inception_extractor(zoo.load("inception", args.features, device=args.device)) if args.eval_images else None
+    extractor = None
+    if args.eval_images:
+        extractor = (build_extractor("toon", "cpu", device=args.device) if args.features == "toon"
+                     else inception_extractor(zoo.load("inception", args.features, device=args.device)))
     R, B, dev, k = args.resolution, args.batch, args.device, args.width_divisor
     common = dict(images=images, batch=B, steps=args.steps, timed=args.timed, warmup=args.warmup, seed=args.seed,
                   device=dev, eval_images=args.eval_images, extractor=extractor)
@@ -414,7 +423,16 @@ def main(argv: list[str] | None = None) -> dict:
                              latent_dim=512, **common)
         pairs["StyleGAN2 vs stylegan2-pytorch"] = (ours, peer)
 
-    print(f"\n{args.data} @ {R} px, batch {B}, widths / {k}, {args.steps} steps each ({args.timed} timed after "
+    lines: list[str] = []
+
+    def say(text: str) -> None:  # printed, and kept for --record
+        print(text)
+        lines.append(text)
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    say(f"$ python benchmarks/gan_vs_peers.py {' '.join(sys.argv[1:] if argv is None else argv)}"
+        f"   # at commit {commit or 'unknown'}")
+    say(f"\n{args.data} @ {R} px, batch {B}, widths / {k}, {args.steps} steps each ({args.timed} timed after "
           f"{args.warmup}), device {dev}, torch threads {torch.get_num_threads()}")
     report = {"settings": vars(args), "pairs": {}}
     judged = args.steps >= BAR_MIN_STEPS and args.eval_images >= BAR_MIN_IMAGES
@@ -422,17 +440,17 @@ def main(argv: list[str] | None = None) -> dict:
     for label, (ours, peer) in pairs.items():
         ratio_time = ours.step_ms / peer.step_ms
         ratio_mem = ours.peak_memory_mib / peer.peak_memory_mib if peer.peak_memory_mib > 0 else float("nan")
-        print(f"\n{label}")
+        say(f"\n{label}")
         for m in (ours, peer):
-            print(f"  {m.name:20s} step {m.step_ms:8.1f} ms (IQR {m.step_ms_iqr[0]:.0f}-{m.step_ms_iqr[1]:.0f})  "
+            say(f"  {m.name:20s} step {m.step_ms:8.1f} ms (IQR {m.step_ms_iqr[0]:.0f}-{m.step_ms_iqr[1]:.0f})  "
                   f"mem {m.peak_memory_mib:7.1f} MiB  G {m.params_g / 1e6:6.2f}M  D {m.params_d / 1e6:6.2f}M")
             for mode, q in (m.quality or {}).items():
-                print(f"    {mode:14s} {m.distance_name} {q['fd']:8.2f}  KID {q['kid']:.4f}")
-        print(f"  ratio ours/peer: step time {ratio_time:.2f} (bar <= 1.0), memory {ratio_mem:.2f} ({ours.memory_kind})")
+                say(f"    {mode:14s} {m.distance_name} {q['fd']:8.2f}  KID {q['kid']:.4f}")
+        say(f"  ratio ours/peer: step time {ratio_time:.2f} (bar <= 1.0), memory {ratio_mem:.2f} ({ours.memory_kind})")
         bar = {"step time ratio <= 1.0": ratio_time <= 1.0}
         for mode in (ours.quality or {}):
             fd_ours, fd_peer = ours.quality[mode]["fd"], peer.quality[mode]["fd"]
-            print(f"  {mode}: FD ours/peer {fd_ours / fd_peer:.2f}, KID ours - peer "
+            say(f"  {mode}: FD ours/peer {fd_ours / fd_peer:.2f}, KID ours - peer "
                   f"{ours.quality[mode]['kid'] - peer.quality[mode]['kid']:+.4f} (lower is better; {ours.distance_name})")
             bar[f"FD ours <= peer ({mode})"] = fd_ours <= fd_peer
         passed = all(bar.values()) and ours.quality is not None
@@ -442,7 +460,7 @@ def main(argv: list[str] | None = None) -> dict:
             verdict = "PASS"
         else:
             verdict = "MISSED: " + (", ".join(k for k, ok in bar.items() if not ok) or "no FD computed")
-        print(f"  bar: {verdict}")
+        say(f"  bar: {verdict}")
         if judged and not passed:
             missed.append(label)
         report["pairs"][label] = {"ours": vars(ours), "peer": vars(peer), "step_time_ratio": ratio_time,
@@ -450,6 +468,10 @@ def main(argv: list[str] | None = None) -> dict:
     report["missed"] = missed
     if args.out:
         atomic.write_json(args.out, report)
+    if args.record:
+        from toonlab.recorded import record
+
+        print(f"\nwritten to {record(chr(10).join(lines), args.record, CHAPTER, RECORD_FILE)}")
     return report
 
 

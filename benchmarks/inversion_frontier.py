@@ -27,7 +27,7 @@ from contextlib import redirect_stdout
 
 from toonlab.chapters import inversion as chapter
 from toonlab.params import profile_params
-from toonlab.paths import repo_root, results_dir
+from toonlab.paths import repo_root
 
 FAST = {"fastgan": ("pSp encoder (z)", "optimisation (z)", "hybrid (z)"),
         "stylegan2": ("pSp encoder (W+)", "optimisation (W+)", "hybrid (W+)")}
@@ -97,12 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_record:
-        path = results_dir(args.profile, chapter.CHAPTER) / chapter.BENCHMARK_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        from toonlab import atomic
+        from toonlab.recorded import record
 
-        atomic.write_text(path, text + "\n")
-        print(f"\nwritten to {path}")
+        print(f"\nwritten to {record(text, args.profile, chapter.CHAPTER, chapter.BENCHMARK_FILE)}")
     return 0 if all(bar.met for bar in bars) else 1
 
 

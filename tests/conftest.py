@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,23 @@ def _torch_threads():
         torch.set_num_threads(1)
     except ImportError:
         pass
+
+
+class FailAt:
+    """A training-loop callback (the interface of ``toonlab.train.loop.Callback``) that fails at ``step``: it
+    raises ``error`` (default: KeyboardInterrupt, as Ctrl-C does) or, with ``sigkill``, kills its own
+    process as the OOM killer would (run the training in a child process then)."""
+
+    every, at_start = 1, False
+
+    def __init__(self, step: int, error: BaseException | None = None, sigkill: bool = False) -> None:
+        self.step, self.error, self.sigkill = step, error, sigkill
+
+    def __call__(self, trainer, step: int) -> None:
+        if step == self.step:
+            if self.sigkill:
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise self.error or KeyboardInterrupt(f"simulated crash at step {step}")
 
 
 @pytest.fixture

@@ -179,3 +179,25 @@ def test_bad_reported_counts_fail_when_the_registry_is_read(tmp_path):
     registry.write_text(base + "    on_count_mismatch: ignore\n")
     with pytest.raises(DataSourceError, match=r"on_count_mismatch must be one of \['warn', 'error'\]"):
         load_registry(root)
+
+
+def test_a_published_weights_sha256_is_set_in_place_and_nothing_else_changes(tmp_path):
+    from toonlab.data.registry import set_weights_sha256, weights_spec
+
+    (tmp_path / "data").mkdir()
+    registry = tmp_path / "data" / "registry.yaml"
+    text = ("emoji:\n  profile: ci  # a source\nweights:\n  # the generator\n  gan_a:\n    file: data/weights/a.safetensors\n"
+            "    sha256: {a}  # kept comment\n  gan_b:\n    file: data/weights/b.safetensors\n    sha256: {b}\n")
+    old_a, old_b, new = "ab" * 32, "cd" * 32, "ef" * 32
+    registry.write_text(text.format(a=old_a, b=old_b))
+    assert set_weights_sha256("gan_a", new, tmp_path) is True
+    assert registry.read_text() == text.format(a=new, b=old_b)
+    assert weights_spec("gan_a", tmp_path).sha256 == new and set_weights_sha256("gan_a", new, tmp_path) is False
+    with pytest.raises(DataSourceError, match="no weights entry 'gan_c'"):
+        set_weights_sha256("gan_c", new, tmp_path)
+    with pytest.raises(ValueError, match="not a sha256"):
+        set_weights_sha256("gan_a", "xyz", tmp_path)
+    registry.write_text("weights: {gan_a: {file: a.safetensors, sha256: " + old_a + "}}\n")  # flow style: no line of its own
+    with pytest.raises(DataSourceError, match="not on a line of its own"):
+        set_weights_sha256("gan_a", new, tmp_path)
+    assert old_a in registry.read_text()  # refused: the file is as it was

@@ -18,10 +18,11 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from conftest import FailAt
 from toonlab.diffusion import ddpm
 from toonlab.diffusion.ddpm import DDPMConfig, DDPMTask, sample
 from toonlab.diffusion.training import SampleGrid, grid_path, train_ddpm
-from toonlab.train import Callback, TrainConfig
+from toonlab.train import TrainConfig
 from toonlab.train import checkpoint as ckpt
 
 STEPS = 8
@@ -234,17 +235,6 @@ def test_weights_round_trip(tmp_path, tiny_unet):
 # -- training through the shared loop: grids, export, exact resume after a kill -------------------
 
 
-class KillAt(Callback):
-    every = 1
-
-    def __init__(self, step: int) -> None:
-        self.kill_step = step
-
-    def __call__(self, trainer, step):
-        if step == self.kill_step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def run(out_dir: Path, callbacks=(), **overrides):
     return train_ddpm(tiny_images(), tiny_config(), train_config(**overrides), out_dir, grid_every=4, grid_n=4,
                       grid_steps=3, callbacks=callbacks)
@@ -297,7 +287,7 @@ def test_sample_grid_callback_uses_fixed_seeds(tmp_path, tiny_unet):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    run(Path(sys.argv[1]), callbacks=[KillAt(int(sys.argv[2]))])
+    run(Path(sys.argv[1]), callbacks=[FailAt(int(sys.argv[2]), sigkill=True)])
 
 
 def test_the_32px_preset_is_the_ddpm_papers_cifar10_network():

@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import FailAt
 from toonlab.editing.directions import (C_MAX, ClipOptimisationConfig, EditInputError, apply_edit, check_prompt,
                                         check_strength, clip_optimisation, cosine, fixed_distance,
                                         ganspace_component_for, ganspace_direction_for, ganspace_directions,
@@ -32,7 +33,6 @@ from toonlab.inversion.generator import InversionGenerator
 from toonlab.inversion.mappers import CSLAMapper, CSLAMapperConfig
 from toonlab.metrics.checks import MetricInputError
 from toonlab.metrics.editing import AttributeTest, directional_clip, edit_success, success_at_preservation
-from toonlab.train import Callback
 from toonlab.train.editing_tasks import (STREAM_SPAN, STREAMS, OptimalCTask, PromptLatents, mapper_recovery,
                                          stream_latents, stream_seed)
 from toonlab.train.inversion_tasks import SeededLatents
@@ -299,17 +299,6 @@ class TinyClip:
         return self.net(images * 2 - 1)
 
 
-class CrashAt(Callback):
-    every = 1
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def __call__(self, trainer, step):
-        if step == self.step:
-            raise RuntimeError("injected crash")
-
-
 def optimal_c_trainer(out, steps: int, callbacks=()):
     wplus = InversionGenerator(tiny_stylegan2(), "w+", n_mean=64)
     clip = TinyClip()
@@ -329,7 +318,7 @@ def test_optimal_c_training_logs_finite_losses_and_resumes_exactly_after_a_crash
     losses = result.history.series["mse_clip_similarity"][1]
     assert len(losses) == 6 and all(math.isfinite(v) for v in losses)
 
-    crashing = optimal_c_trainer(tmp_path / "crash", 6, callbacks=[CrashAt(5)])
+    crashing = optimal_c_trainer(tmp_path / "crash", 6, callbacks=[FailAt(5, RuntimeError("injected crash"))])
     with pytest.raises(RuntimeError, match="injected crash"):
         crashing.fit()  # dies after step 5; the newest checkpoint is step 4
     resumed = optimal_c_trainer(tmp_path / "crash", 6)

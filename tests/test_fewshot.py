@@ -17,11 +17,12 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import FailAt
 from toonlab.diffusion.fewshot import (IdentifierWarning, InstanceSet, check_identifier, generate_class_images,
                                        sample)
 from toonlab.diffusion.lora import load_lora
 from toonlab.metrics.failures import failure_rates
-from toonlab.train import Callback, TrainConfig
+from toonlab.train import TrainConfig
 from toonlab.train.dreambooth import (DreamBoothImages, FewShotConfig, merge_prior, prior_preservation_loss,
                                       train_fewshot, trainable_parameters, use_checkpoint)
 from toonlab.zoo.diffusion import TinySDConfig, tiny_sd_pipeline, tiny_sdxl_pipeline
@@ -130,22 +131,11 @@ def test_dreambooth_saves_diffusers_folders(runs):
     assert all(torch.equal(v, trained[k]) for k, v in loaded.state_dict().items())
 
 
-class _Kill(Callback):
-    every = 1
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def __call__(self, trainer, step):
-        if step == self.at:
-            raise KeyboardInterrupt("killed")
-
-
 @pytest.mark.parametrize("method", ["dreambooth", "dreambooth_lora"])
 def test_training_resumes_exactly_after_a_kill(method, tmp_path):
     straight = _train(method, tmp_path / "straight", steps=3, train_text_encoder=method == "dreambooth")
     with pytest.raises(KeyboardInterrupt):
-        _train(method, tmp_path / "killed", steps=3, callbacks=[_Kill(2)], train_text_encoder=method == "dreambooth")
+        _train(method, tmp_path / "killed", steps=3, callbacks=[FailAt(2)], train_text_encoder=method == "dreambooth")
     resumed = _train(method, tmp_path / "killed", steps=3, train_text_encoder=method == "dreambooth")
     assert resumed.result.resumed_from == 1  # the kill came before step 2's checkpoint
     assert resumed.result.history.values("loss") == straight.result.history.values("loss")

@@ -146,8 +146,13 @@ def test_published_generator_loads_only_when_sha256_family_and_resolution_match(
     row = table.iloc[0]
     assert row["registry entry"] == "gan_cpu_toyhollywood_fastgan" and row["in data/registry.yaml"].startswith("no")
     path = tmp_path / row["file"]
-    registry.write_text(f"weights:\n  gan_cpu_toyhollywood_fastgan:\n    file: {row['file']}\n    sha256: {row['sha256']}\n"
-                        f"    command: python -m toonlab.book run --profile cpu --chapters 03\n")
+    entry = (f"# committed weights\nweights:\n  gan_cpu_toyhollywood_fastgan:\n    file: {row['file']}\n"
+             f"    chapter: 03_gan  # made here\n    sha256: {{sha}}  # set by publish_table\n"
+             f"    command: python -m toonlab.book run --profile cpu --chapters 03\n")
+    registry.write_text(entry.format(sha="ab" * 32))  # an older generator's
+    assert chapter.publish_table({"toyhollywood_fastgan": run}, "cpu", root=tmp_path).iloc[0]["in data/registry.yaml"] \
+        == "updated: commit it with the file"
+    assert registry.read_text() == entry.format(sha=row["sha256"])  # that one value changed, comments kept
     assert chapter.publish_table({"toyhollywood_fastgan": run}, "cpu", root=tmp_path).iloc[0]["in data/registry.yaml"] == "yes"
 
     generator, meta = chapter.load_committed_generator("gan_cpu_toyhollywood_fastgan", kind="fastgan", resolution=64,

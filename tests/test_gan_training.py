@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from conftest import FailAt
 from toonlab.gan import presets
 from toonlab.train import Trainer
 from toonlab.train.gan_tasks import FastGANTask, build_task, train_config
@@ -64,13 +65,6 @@ def test_training_steps_change_weights_and_stay_finite(name, tmp_path):
 def test_gan_resume_is_bit_identical(name, tmp_path):
     """BatchNorm, spectral norm, noise injection, lazy regularisers and the path-length mean all resume."""
 
-    class CrashAt:
-        every, at_start = 1, False
-
-        def __call__(self, trainer, step):
-            if step == 3:
-                raise KeyboardInterrupt
-
     def run(folder, callbacks=()):
         torch.manual_seed(0)
         preset = tiny_preset(name, steps=4)
@@ -81,7 +75,7 @@ def test_gan_resume_is_bit_identical(name, tmp_path):
 
     straight, straight_result = run(tmp_path / "a")
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "b", callbacks=[CrashAt()])
+        run(tmp_path / "b", callbacks=[FailAt(3)])
     resumed, resumed_result = run(tmp_path / "b")
     assert resumed_result.resumed_from == 2
     assert resumed_result.history.series == straight_result.history.series

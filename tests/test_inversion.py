@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from conftest import FailAt
 from toonlab.gan.fastgan import FastGANConfig, FastGANGenerator
 from toonlab.gan.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from toonlab.inversion.encoders import (PSPEncoder, PSPEncoderConfig, ResNetConfig, SimCLR, SimCLRConfig, nt_xent,
@@ -37,7 +38,6 @@ from toonlab.inversion.pipelines import (CSLAInverter, EncoderInverter, MeanLate
                                          PopYouInverter, ToyHollyWoodInverter)
 from toonlab.metrics.inversion import (attribute_agreement, face_identity, latent_error,
                                        paired_clip_i, pixel_mse)
-from toonlab.train import Callback
 from toonlab.train import checkpoint as ckpt
 from toonlab.train.checkpoint import save_weights
 from toonlab.train.inversion_tasks import (CSLATask, EncoderTask, GeneratorExportError, PopYouTask, SeededLatents,
@@ -330,17 +330,6 @@ def test_popyou_mapper_recovers_known_latents_better_than_the_mean(tmp_path):
 # exact resume after SIGKILL
 
 
-class KillAt(Callback):
-    every = 1
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def __call__(self, trainer, step):
-        if step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def resume_task(name: str):
     """A task and its data, rebuilt identically in the child and the parent."""
     space = InversionGenerator(tiny_stylegan2(), "w+" if name == "csla" else "z")
@@ -534,7 +523,7 @@ def test_the_chapter_split_never_trains_on_held_out_images():
 
 if __name__ == "__main__":  # the fault-injection child: train, SIGKILL itself at step argv[3]
     torch.set_num_threads(1)
-    train_resumable(Path(sys.argv[1]), sys.argv[2], callbacks=[KillAt(int(sys.argv[3]))])
+    train_resumable(Path(sys.argv[1]), sys.argv[2], callbacks=[FailAt(int(sys.argv[3]), sigkill=True)])
 
 
 def test_the_reconstruction_table_carries_the_run_label_once(tmp_path):

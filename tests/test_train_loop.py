@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from conftest import FailAt
 from toonlab.train import Callback, CheckpointError, Task, Trainer, TrainConfig
 from toonlab.train import checkpoint as ckpt
 
@@ -75,19 +76,6 @@ def toy_config(**overrides) -> TrainConfig:
     return TrainConfig(**settings)
 
 
-class CrashAt(Callback):
-    every = 1
-
-    def __init__(self, step: int, kill: bool = False) -> None:
-        self.crash_step, self.kill = step, kill
-
-    def __call__(self, trainer, step):
-        if step == self.crash_step:
-            if self.kill:
-                os.kill(os.getpid(), signal.SIGKILL)
-            raise KeyboardInterrupt(f"simulated crash at step {step}")
-
-
 class NoisyWatcher(Callback):
     """A callback that draws from every generator (as a sampling callback would)."""
 
@@ -135,7 +123,7 @@ def test_uninterrupted_run_logs_every_step(uninterrupted):
 
 def test_resume_after_crash_is_bit_identical(tmp_path, uninterrupted):
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, callbacks=[CrashAt(6)])
+        run(tmp_path, callbacks=[FailAt(6)])
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [4]
     # A different init seed proves the weights come from the checkpoint, not from re-initialisation.
     trainer, result = run(tmp_path, init_seed=99)
@@ -259,7 +247,7 @@ def test_sample_grids_and_metrics_over_training(tmp_path, uninterrupted):
     grids = SampleGrid(sample, every=4)
     metrics = Metrics(lambda trainer, step: {"mean_weight": trainer.unwrap("D")[0].weight.mean()}, every=6)
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, callbacks=[grids, metrics, CrashAt(10)])
+        run(tmp_path, callbacks=[grids, metrics, FailAt(10)])
     trainer, result = run(tmp_path, callbacks=[grids, metrics])
     saved = read_grids(tmp_path / "samples")
     assert [step for step, _ in saved] == [0, 4, 8, 12]  # step 8 written twice (before and after resume), once on disk
@@ -279,4 +267,4 @@ def test_mixed_precision_can_change_between_runs_in_one_process(tmp_path):
 
 if __name__ == "__main__":  # the fault-injection child: train, SIGKILL itself at step argv[2]
     torch.set_num_threads(1)
-    run(Path(sys.argv[1]), callbacks=[CrashAt(int(sys.argv[2]), kill=True)])
+    run(Path(sys.argv[1]), callbacks=[FailAt(int(sys.argv[2]), sigkill=True)])

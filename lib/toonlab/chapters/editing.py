@@ -42,7 +42,6 @@ from toonlab.editing.directions import (C_MAX, ClipOptimisationConfig, EditInput
 from toonlab.editing.optimal_c import (TARGET_SIMILARITY, OptimalCConfig, OptimalCLayer, edit_similarity, line_search,
                                        similarity_embedding)
 from toonlab.gan.sampling import sample_latents
-from toonlab.gan.stylegan2 import ffhq_checkpoint
 from toonlab.inversion.clip_encoder import DifferentiableClip
 from toonlab.inversion.generator import InversionGenerator
 from toonlab.inversion.losses import to_unit
@@ -54,13 +53,10 @@ from toonlab.metrics.toon_features import heldout_table, load_toon_features
 from toonlab.paths import cache_dir
 from toonlab.train.editing_tasks import (MapperFit, OptimalCTask, PromptLatents, digest, fit_csla_mapper, mapper_recovery,
                                          run_identity, stream_seed)
-from toonlab.train.gan_runs import GENERATOR_CLASSES, load_committed_generator, run_folder, scaled_preset
-from toonlab.train.inversion_tasks import FitResult, fit, load_generator_export
+from toonlab.train.generator_sources import SOURCES, load_sourced_generator
+from toonlab.train.inversion_tasks import FitResult, fit
 
 CHAPTER = "06_editing"
-PRESET = "toyhollywood_stylegan2"  # chapter 03's StyleGAN2 run (ToyHollyWood's settings)
-REGISTERED = f"gan_cpu_{PRESET}"  # data/registry.yaml `weights:` name of chapter 03's committed cpu export
-SOURCES = ("tiny", "registered", "chapter03", "ffhq")
 METHODS = ("text delta (CSLA mapper)", "InterFaceGAN", "GANSpace", "StyleCLIP optimisation")
 TEXT_DELTA = METHODS[0]
 OWN_RESULT = "StyleCLIP optimisation (its own result)"  # the optimiser's latents as found, scored once
@@ -141,35 +137,15 @@ def check_source(source: str) -> None:
         raise ValueError(f"unknown generator source {source!r}: choose one of {SOURCES} (chapter 06 edits a StyleGAN2's W+)")
 
 
-# Duplicates chapter 05's load_generator (chapters/inversion.py): move it down a layer at the next chapter 05 refresh.
 def load_generator(source: str, *, resolution: int, profile: str, data: str, seed: int,
                    device: str = "cpu") -> LoadedGenerator:
     """The StyleGAN2 to edit: ``tiny`` (chapter 03's tiny config, random weights from ``seed``),
     ``registered`` (chapter 03's committed ``cpu`` export, sha256-checked), ``chapter03`` (this profile's
-    chapter-03 run) or ``ffhq`` (rosinality's FFHQ config-f)."""
+    chapter-03 run) or ``ffhq`` (rosinality's FFHQ config-f); the same loader as chapter 05's."""
     check_source(source)
-    if source == "tiny":
-        preset = scaled_preset(PRESET, resolution, tiny=True)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            network = GENERATOR_CLASSES["stylegan2"][1](preset.model)
-        return LoadedGenerator(network.to(device).eval(), f"tiny random StyleGAN2 ({resolution} px, seed {seed})",
-                               f"tiny-{resolution}-{seed}")
-    if source == "registered":
-        network, meta = load_committed_generator(REGISTERED, kind="stylegan2", resolution=resolution, device=device)
-        return LoadedGenerator(network, f"chapter 03 `cpu` export {REGISTERED} ({resolution} px, "
-                                        f"{meta.get('steps', '?')} steps)", f"{REGISTERED}-{meta['sha256'][:12]}")
-    if source == "chapter03":
-        preset = scaled_preset(PRESET, resolution)
-        folder = run_folder(cache_dir("gan", profile), PRESET, preset, data, seed)
-        network, meta = load_generator_export(folder / "generator.safetensors", kind="stylegan2", resolution=resolution,
-                                              device=device, command=f"python -m toonlab.book run --profile {profile} --chapters 03")
-        return LoadedGenerator(network, f"chapter 03 `{profile}` run ({resolution} px, {meta.get('steps', '?')} steps)",
-                               f"{folder.name}-{meta.get('steps')}")
-    network, _ = ffhq_checkpoint(device=device)
-    if network.config.resolution != resolution:
-        raise ValueError(f"the FFHQ StyleGAN2 makes {network.config.resolution} px images; set resolution to that")
-    return LoadedGenerator(network, f"FFHQ StyleGAN2 (rosinality, {resolution} px)", "ffhq")
+    sourced = load_sourced_generator("stylegan2", source, resolution=resolution, profile=profile, data=data,
+                                     seed=seed, device=device)
+    return LoadedGenerator(sourced.network, sourced.label, sourced.identity)
 
 
 def describe_generator(generator: LoadedGenerator):

@@ -41,6 +41,7 @@ from toonlab.gan.sampling import sample_latents
 from toonlab.metrics.extractors import build_extractor
 from toonlab.metrics.toon_features import heldout_table
 from toonlab.paths import cache_dir
+from toonlab.recorded import recorded_summary
 from toonlab.train import Trainer
 from toonlab.train.callbacks import grids_over_training_figure
 from toonlab.train.gan_runs import (TINY_WIDTHS, GANRun, interpolation, load_committed_generator, load_generator,
@@ -265,12 +266,13 @@ def export_table(runs: Mapping[str, GANRun]):
 
 
 def publish_table(runs: Mapping[str, GANRun], profile: str, root: Path | None = None):
-    """Copy each run's generator in fp16 to ``data/weights/gan_<profile>_<preset>.safetensors`` (to be committed)
-    and say whether data/registry.yaml already records that sha256 (if not, the entry to paste there)."""
+    """Copy each run's generator in fp16 to ``data/weights/gan_<profile>_<preset>.safetensors`` and record its
+    sha256 in that entry of data/registry.yaml (so the next chapter of the same run loads it, checked); an
+    entry that does not exist yet is not invented: the table gives the sha256 to add. Commit both files."""
     import pandas as pd
 
     from toonlab.data.errors import DataSourceError
-    from toonlab.data.registry import weights_spec
+    from toonlab.data.registry import set_weights_sha256
     from toonlab.paths import repo_root
 
     root = root or repo_root()
@@ -279,19 +281,35 @@ def publish_table(runs: Mapping[str, GANRun], profile: str, root: Path | None = 
         entry = published_name(profile, name)
         path, sha256 = publish_generator(run.generator_path, root / "data" / "weights" / f"{entry}.safetensors")
         try:
-            registered = weights_spec(entry, root).sha256 == sha256
+            status = "updated: commit it with the file" if set_weights_sha256(entry, sha256, root) else "yes"
         except DataSourceError:
-            registered = False
+            status = f"no: add `{entry}` (file, chapter: {CHAPTER}, sha256) under weights:"
         rows.append({"registry entry": entry, "file": path.relative_to(root).as_posix(), "MiB": round(path.stat().st_size / 2**20, 2),
-                     "sha256": sha256, "steps": run.result.step,
-                     "in data/registry.yaml": "yes" if registered else "no: paste this sha256 under weights:"})
+                     "sha256": sha256, "steps": run.result.step, "in data/registry.yaml": status})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the peer benchmark's record
+
+PEERS_FILE = "benchmark_peers.txt"  # benchmarks/gan_vs_peers.py --record <profile> writes it
+
+
+def peers_command(profile: str) -> str:
+    return (f"python benchmarks/gan_vs_peers.py --resolution 64 --batch 4 --width-divisor 4 --threads 1 "
+            f"--features toon --record {profile}")
+
+
+def peers_summary(profile: str) -> str:
+    """The best recorded output of the peer benchmark (our networks beside lightweight-gan and
+    stylegan2-pytorch), as Markdown; or how to produce it."""
+    return recorded_summary(CHAPTER, PEERS_FILE, peers_command, profile)
 
 
 __all__ = [
     "CHAPTER", "TINY_WIDTHS", "build_extractor", "check_presets", "cost_rows", "describe_preset", "device",
     "diversity", "evaluate", "export_table", "fd_figure", "fd_history", "fd_over_training", "GANRun", "grids_figure",
     "heldout_table", "image_row_figure", "interpolation", "interpolation_figure", "load_committed_generator",
-    "load_generator", "load_images", "loss_figure", "publish_generator", "publish_table", "reference_stats", "run_folder", "runs_root",
+    "load_generator", "load_images", "loss_figure", "peers_summary", "publish_generator", "publish_table", "reference_stats", "run_folder", "runs_root",
     "sample_images", "scaled_preset", "stack_images", "train_gan", "widths",
 ]

@@ -43,7 +43,6 @@ import torch
 from toonlab import zoo
 from toonlab.data import load_images
 from toonlab.diffusion.prompts import POPYOU_GAN_CLIP, POPYOU_TEXT_PROMPTS, POPYOU_TEXT_TEMPLATE, fill
-from toonlab.gan.stylegan2 import ffhq_checkpoint
 from toonlab.inversion.clip_encoder import DifferentiableClip
 from toonlab.inversion.encoders import PSPEncoder, PSPEncoderConfig, ResNetConfig, SimCLR, SimCLRConfig
 from toonlab.inversion.generator import InversionGenerator
@@ -60,19 +59,13 @@ from toonlab.metrics.clip_score import clip_t
 from toonlab.metrics.perceptual_toon import build_perceptual_distance
 from toonlab.metrics.toon_features import heldout_table, load_toon_features
 from toonlab.paths import cache_dir
-from toonlab.train.gan_runs import GENERATOR_CLASSES, load_committed_generator, run_folder, scaled_preset
-from toonlab.train.inversion_tasks import (CSLATask, EncoderTask, FitResult, GeneratorExportError, PopYouTask,
-                                           SeededLatents, SimCLRTask, ToyHollyWoodTask, fit, load_generator_export)
+from toonlab.recorded import recorded_summary
+from toonlab.train.generator_sources import KINDS, REGISTERED, SOURCES, load_sourced_generator
+from toonlab.train.inversion_tasks import (CSLATask, EncoderTask, FitResult, PopYouTask, SeededLatents, SimCLRTask,
+                                           ToyHollyWoodTask, fit)
 
 CHAPTER = "05_inversion"
 POPYOU_CLIP_T = POPYOU_GAN_CLIP  # PopYou README: CLIP similarity of its GAN + mapper (0.31)
-KINDS = ("fastgan", "stylegan2")
-# the chapter-03 preset each generator comes from: the runs chapter 03 trains (its default presets). PopYou's
-# FastGAN is the same network (official FastGAN, 256-d z); only its training settings differ.
-PRESET_OF = {"fastgan": "toyhollywood_fastgan", "stylegan2": "toyhollywood_stylegan2"}
-SOURCES = ("tiny", "registered", "chapter03", "ffhq")
-# data/registry.yaml `weights:` names of chapter 03's committed `cpu` exports (gan_<profile>_<preset>)
-REGISTERED = {kind: f"gan_cpu_{preset}" for kind, preset in PRESET_OF.items()}
 # the methods each generator gets, in table order
 METHODS = {
     "fastgan": ("mean latent", "PopYou mapper", "pSp encoder (z)", "optimisation (z)", "hybrid (z)"),
@@ -133,34 +126,9 @@ def load_generator(kind: str, source: str, *, resolution: int, profile: str, dat
     """One generator: ``tiny`` (chapter 03's tiny config, random weights from ``seed``), ``registered``
     (chapter 03's committed ``cpu`` export, sha256-checked), ``chapter03`` (the export of chapter 03's run
     in this profile's cache) or ``ffhq`` (the FFHQ StyleGAN2 through the rosinality loader)."""
-    preset_name = PRESET_OF[kind]
-    if source == "tiny":
-        preset = scaled_preset(preset_name, resolution, tiny=True)
-        config_cls, generator_cls = GENERATOR_CLASSES[kind]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            network = generator_cls(preset.model)
-        label = f"tiny random {preset_name} ({resolution} px, seed {seed})"
-        return LoadedGenerator(kind, network.to(device).eval(), label, f"tiny-{preset_name}-{resolution}-{seed}")
-    if source == "registered":
-        network, meta = load_committed_generator(REGISTERED[kind], kind=kind, resolution=resolution, device=device)
-        label = f"chapter 03 `cpu` export {REGISTERED[kind]} ({resolution} px, {meta.get('steps', '?')} steps)"
-        return LoadedGenerator(kind, network, label, f"{REGISTERED[kind]}-{meta['sha256'][:12]}")
-    if source == "chapter03":
-        preset = scaled_preset(preset_name, resolution)
-        folder = run_folder(cache_dir("gan", profile), preset_name, preset, data, seed)
-        network, meta = load_generator_export(
-            folder / "generator.safetensors", kind=kind, resolution=resolution, device=device,
-            command=f"python -m toonlab.book run --profile {profile} --chapters 03")
-        label = f"chapter 03 `{profile}` run {preset_name} ({resolution} px, {meta.get('steps', '?')} steps)"
-        return LoadedGenerator(kind, network, label, f"{folder.name}-{meta.get('steps')}")
-    if source == "ffhq":
-        network, _ = ffhq_checkpoint(device=device)
-        if network.config.resolution != resolution:
-            raise GeneratorExportError(f"the FFHQ StyleGAN2 makes {network.config.resolution} px images, but the "
-                                       f"chapter asks for {resolution} px: set resolution to {network.config.resolution}")
-        return LoadedGenerator(kind, network, f"FFHQ StyleGAN2 (rosinality, {resolution} px)", "ffhq")
-    raise ValueError(f"unknown generator source {source!r}; choose one of {SOURCES}")
+    sourced = load_sourced_generator(kind, source, resolution=resolution, profile=profile, data=data, seed=seed,
+                                     device=device)
+    return LoadedGenerator(kind, sourced.network, sourced.label, sourced.identity)
 
 
 def describe_generators(generators: Mapping[str, LoadedGenerator]):
@@ -714,18 +682,9 @@ def benchmark_command(profile: str) -> str:
 
 
 def benchmark_summary(profile: str) -> str:
-    """The newest recorded output of ``benchmarks/inversion_frontier.py`` (the reference profiles' first,
-    then this profile's), as Markdown; or how to produce it."""
-    from toonlab.paths import results_dir
-    from toonlab.results import REFERENCE_PROFILES
-
-    for candidate in (*REFERENCE_PROFILES, profile):
-        path = results_dir(candidate, CHAPTER) / BENCHMARK_FILE
-        if path.is_file():
-            return (f"Recorded output of `{benchmark_command(candidate)}` (`results/{candidate}/{CHAPTER}/{BENCHMARK_FILE}`):"
-                    f"\n\n```text\n{path.read_text().strip()}\n```")
-    return (f"The benchmark has not been recorded for any profile yet: run `{benchmark_command('cpu')}` "
-            f"(it writes `results/<profile>/{CHAPTER}/{BENCHMARK_FILE}`).")
+    """The best recorded output of ``benchmarks/inversion_frontier.py`` (the reference profiles' first, then
+    this profile's), as Markdown; or how to produce it."""
+    return recorded_summary(CHAPTER, BENCHMARK_FILE, benchmark_command, profile)
 
 
 __all__ = [

@@ -338,6 +338,10 @@ def metric_table(reports: Mapping[str, BatchReport], settings: Mapping[str, Memo
     from toonlab.metrics.memoji_eval import score_memoji
 
     photos = read_photos(photo_folder)
+    # the cost table's memory is CUDA's peak allocation on a GPU but an RSS increase on a CPU: say which
+    memory_column = "peak memory (MiB)"
+    if cost is not None and len(cost):
+        memory_column = f"peak memory (MiB; {'; '.join(sorted(set(cost['memory kind'])))})"
     rows = []
     for name, report in reports.items():
         variant = settings[name]
@@ -351,7 +355,7 @@ def metric_table(reports: Mapping[str, BatchReport], settings: Mapping[str, Memo
                                                      if scores.photo_face_rate is not None else "—"),
                      "edge F1 (↑)": scores.edge_f1, "style CLIP-I (↑)": scores.style_clip_i,
                      "CLIP-T (↑)": scores.clip_t, "s / memoji": sum(seconds) / len(seconds),
-                     "peak memory (MiB)": (float(cost.set_index("variant").loc[name, "peak memory (MiB)"])
+                     memory_column: (float(cost.set_index("variant").loc[name, "peak memory (MiB)"])
                                            if cost is not None and name in set(cost["variant"]) else None),
                      "identity note": scores.identity_note})
     return pd.DataFrame(rows)

@@ -127,3 +127,46 @@ def weights_spec(name: str, root: Path | None = None) -> WeightsSpec:
                               f"(known: {sorted(section)}); add it under `{WEIGHTS_SECTION}:`")
     return WeightsSpec(name=name, file=path.parent.parent / str(entry["file"]), sha256=str(entry["sha256"]),
                        command=str(entry.get("command", "")))
+
+
+def set_weights_sha256(name: str, sha256: str, root: Path | None = None) -> bool:
+    """Record ``sha256`` for the existing weights entry ``name`` in data/registry.yaml, editing that one line
+    in place (comments and layout stay; the file is replaced atomically). Returns whether it changed.
+
+    For a chapter that re-makes weights it publishes (``chapter:`` in the entry): the next chapter in the
+    same run then loads the new file, sha256-checked, and both are committed together."""
+    import re
+
+    from toonlab import atomic
+
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    current = weights_spec(name, root)  # the entry must exist, with file and sha256
+    if current.sha256 == sha256:
+        return False
+    path = registry_path(root)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    section = entry = None
+    for index, line in enumerate(lines):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent == 0:
+            section = line.split(":", 1)[0].strip()
+        elif indent == 2:
+            entry = line.split(":", 1)[0].strip()
+        elif section == WEIGHTS_SECTION and entry == name and re.match(r"\s+sha256:", line):
+            lines[index] = re.sub(r"(sha256:\s*)[\"']?[0-9a-fA-F]+[\"']?", lambda m: m.group(1) + sha256, line, count=1)
+            break
+    else:
+        raise DataSourceError(f"data/registry.yaml: the sha256 of weights entry {name!r} is not on a line of its own "
+                              f"(`    sha256: <hex>`); write it so, then re-run")
+    # check before writing: the edited document must parse to the old one with only this sha256 changed
+    expected = yaml.safe_load(path.read_text(encoding="utf-8"))
+    expected[WEIGHTS_SECTION][name]["sha256"] = sha256
+    text = "".join(lines)
+    if yaml.safe_load(text) != expected:
+        raise DataSourceError(f"data/registry.yaml: could not update the sha256 of {name!r} in place; set it by hand "
+                              f"to {sha256}")
+    atomic.write_text(path, text)
+    return True

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from toonlab.data.images import to_rgb_on_white
 from toonlab.diffusion.generate import GenerationJob, generate_dataset, load_generated
 
 DREAMBOOTH_IDENTIFIER = "sks"  # diffusers' DreamBooth examples; one CLIP token
@@ -51,15 +52,6 @@ def check_identifier(tokenizer: Any, identifier: str, max_pieces: int = 1) -> li
                       f"the meaning the model already gives it; DreamBooth uses one rare token (e.g. "
                       f"{DREAMBOOTH_IDENTIFIER!r})", IdentifierWarning, stacklevel=2)
     return pieces
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB on white: transparent drawings (RGBA, LA, palette with transparency) are composited, not blackened."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 @dataclass
@@ -93,7 +85,7 @@ class InstanceSet:
         small = [n for n, image in zip(names, images) if min(image.size) < resolution]
         if small:
             notes.append(f"{len(small)} image(s) smaller than {resolution} px are upscaled: {small[:3]}")
-        return cls([_to_rgb(image) for image in images], names, notes)
+        return cls([to_rgb_on_white(image) for image in images], names, notes)
 
     @classmethod
     def from_folder(cls, folder: str | Path, *, resolution: int, min_images: int = MIN_INSTANCE_IMAGES) -> InstanceSet:

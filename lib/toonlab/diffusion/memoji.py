@@ -37,6 +37,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from toonlab import atomic
+from toonlab.data.images import to_rgb_on_white
 
 SEED = 2968506678
 STEPS = 50
@@ -72,14 +73,11 @@ def to_rgb(photo: Image.Image) -> Image.Image:
     """Any PIL photo as RGB: transparency composited on white, grey (L, I;16, 1) expanded to three channels."""
     if not isinstance(photo, Image.Image):
         raise MemojiError(f"the photo must be a PIL image, got {type(photo).__name__}; open it with PIL.Image.open")
-    if photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info):
-        rgba = photo.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    if photo.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if photo.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greys (medical / scanner photos): stretch to 8 bits
         array = np.asarray(photo, dtype=np.float64)
         high = array.max() or 1.0
         photo = Image.fromarray(np.clip(array / high * 255.0, 0, 255).astype(np.uint8), mode="L")
-    return photo.convert("RGB")
+    return to_rgb_on_white(photo)
 
 
 def prepare_photo(photo: Image.Image, size: int, min_side: int = 16) -> Image.Image:

@@ -34,6 +34,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
+from toonlab.data.images import to_rgb_on_white
 from toonlab.diffusion.lora import (BaseSignature, LoRABaseMismatchError, LoRASpec, add_lora, base_signature,
                                    frozen_fingerprint, is_sdxl, save_lora, text_encoders)
 from toonlab.train.loop import Task, Trainer, TrainConfig, TrainResult
@@ -95,14 +96,6 @@ def learning_rate_factor(schedule: str, step: int, total: int, warmup: int) -> f
 # data: captioned images with SDXL's size/crop bookkeeping
 
 
-def _rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 class CaptionedImages(Dataset):
     """Images with captions, prepared as the diffusers scripts prepare them: resize the short side to
     ``resolution`` (bilinear), centre crop, scale to [-1, 1]; each item remembers its original size and crop
@@ -133,14 +126,14 @@ class CaptionedImages(Dataset):
         images = []
         for p in paths:
             with Image.open(p) as image:
-                images.append(_rgb(image))
+                images.append(to_rgb_on_white(image))
         return cls(images, [p.with_suffix(".txt").read_text(encoding="utf-8").strip() for p in paths], resolution)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image = _rgb(self.images[index])
+        image = to_rgb_on_white(self.images[index])
         original = (image.height, image.width)
         scale = self.resolution / min(image.size)
         size = (max(self.resolution, round(image.width * scale)), max(self.resolution, round(image.height * scale)))
