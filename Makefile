@@ -32,6 +32,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 book: venv
 	$(PY) -m toonlab.book run --profile $(PROFILE) $(if $(CHAPTERS),--chapters $(CHAPTERS))
+	$(if $(CHAPTERS),$(PY) -m toonlab.book run --profile ci --missing)  # the other chapters' pages, as smoke runs
 	$(PY) -m toonlab.book build
 
 chapters: venv

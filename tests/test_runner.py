@@ -79,6 +79,12 @@ def test_runs_then_skips_unchanged_and_reruns_what_changed(book_root):
     report = run("ci", ["02"], root=book_root, force=True, echo=quiet)
     assert [(r.chapter, r.status) for r in report.results] == [("02_other", "ran")]
 
+    # --missing: only chapters with no executed copy (make book CHAPTERS=... fills the rest before building)
+    (book_root / "book/chapters/02_other.ipynb").unlink()
+    report = run("ci", root=book_root, missing_only=True, echo=quiet)
+    assert [(r.chapter, r.status) for r in report.results] == [("02_other", "ran")]
+    assert run("ci", root=book_root, missing_only=True, echo=quiet).results == []
+
 
 def test_failing_chapter_names_the_cell_and_leaves_nothing_behind(book_root):
     add_chapter(book_root, "01_demo", ["x = 1", 'raise ValueError("the data is broken")'])
@@ -489,3 +495,43 @@ def test_a_chapter_loading_a_source_that_does_not_name_it_fails(book_root):
     assert not (book_root / "book/chapters/01_demo.ipynb").exists()
     (book_root / "data" / "registry.yaml").write_text("sources: {}\ndreambench:\n  chapters: [08_fewshot, 01_demo]\n")
     assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
+
+
+def test_weights_that_list_their_users_stale_only_the_maker_s_users(book_root):
+    from toonlab.book.chapters import code_fingerprint
+
+    for stem in ("01_demo", "03_maker", "04_user"):
+        add_chapter(book_root, stem, ['print("hi")'])
+    (book_root / "data" / "weights").mkdir()
+    weights = book_root / "data" / "weights" / "g.safetensors"
+    entry = ("weights:\n  g:\n    file: data/weights/g.safetensors\n    chapter: 03_maker\n"
+             "    chapters: [04_user]\n    sha256: {sha}\n")
+
+    def fingerprints(sha: str) -> dict[str, str]:
+        weights.write_bytes(sha.encode())
+        (book_root / "data" / "registry.yaml").write_text(entry.format(sha=sha))
+        return {c.stem: code_fingerprint(c, {}, book_root) for c in discover(book_root / "notebooks")}
+
+    before, after = fingerprints("ab" * 32), fingerprints("cd" * 32)
+    assert [stem for stem in before if before[stem] != after[stem]] == ["04_user"]
+
+
+def test_every_chapter_that_loads_committed_generators_is_listed_as_their_user(repo):
+    """The `chapters:` list of a weights entry keeps it out of the other chapters' fingerprints, so it must name
+    every chapter whose code (the modules it reaches) loads committed generators."""
+    import yaml
+
+    from toonlab.book.chapters import chapter_lib_files
+
+    weights = yaml.safe_load((repo / "data" / "registry.yaml").read_text())["weights"]
+    for name, entry in weights.items():
+        if "chapters" not in entry:
+            continue
+        for chapter in discover(repo / "notebooks"):
+            if chapter.stem == entry.get("chapter"):
+                continue
+            loads = any("load_committed_generator(" in line and not line.lstrip().startswith("def ")
+                        for path in chapter_lib_files(chapter, repo) if path.suffix == ".py"
+                        for line in path.read_text().splitlines())
+            if loads:
+                assert chapter.stem in entry["chapters"], f"{chapter.stem} loads committed generators: add it to {name}"

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--profile", choices=PROFILES, default="ci")
     run_p.add_argument("--chapters", nargs="*", help="chapter numbers or names (default: all)")
     run_p.add_argument("--force", action="store_true", help="re-execute even unchanged chapters")
+    run_p.add_argument("--missing", action="store_true",
+                       help="only chapters with no executed copy yet (in any profile): what the book build needs")
     run_p.add_argument("--out-dir", type=Path, help="where executed notebooks go (default book/chapters)")
     run_p.add_argument("--cell-timeout", type=int, default=None,
                        help="seconds one cell may run (default: 1800 in ci, 3 hours in the reference profiles)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
             try:
                 report = run(args.profile, args.chapters, out_dir=args.out_dir, force=args.force,
-                             cell_timeout=args.cell_timeout)
+                             cell_timeout=args.cell_timeout, missing_only=args.missing)
             except ChapterFailed as failure:
                 print(f"\nFAILED: {failure}", file=sys.stderr)
                 return 1

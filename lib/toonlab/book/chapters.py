@@ -127,6 +127,17 @@ def published_weights(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
             if isinstance(entry, dict) and str(entry.get("chapter", "")) == chapter}
 
 
+def other_chapters_weights(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
+    """The ``weights:`` entries that name the chapters loading them (``chapters: [04_diffusion, ...]``) and
+    neither make (``chapter:``) nor are loaded by ``chapter``: chapter 03 re-publishing its generators in a
+    run of chapters 01-04 must not make the 01 and 02 results of that same run stale. The declaration is
+    checked by tests/test_runner.py (every chapter whose code loads committed generators is listed)."""
+    weights = _registry(root).get("weights") or {}
+    return {name: entry for name, entry in weights.items()
+            if isinstance(entry, dict) and "chapters" in entry and str(entry.get("chapter", "")) != chapter
+            and chapter not in (entry.get("chapters") or [])}
+
+
 def other_chapters_sources(chapter: str, root: Path) -> dict[str, dict[str, Any]]:
     """The data sources of data/registry.yaml that declare the chapters loading them (``chapters: [08_fewshot]``)
     and do not name ``chapter``. The book runner checks the declaration: a chapter that loads a source which
@@ -150,13 +161,15 @@ def _hash_data(digest: "hashlib._Hash", chapter: Chapter, root: Path) -> None:
 
     - the weights the chapter exports itself: re-running a chapter rewrites its exports and their sha256 in
       the registry; were they hashed, the results it just made would read as stale. A chapter that *loads*
-      them (05 loads 03's generators) still hashes them, so its results go stale when they change;
+      them (05 loads 03's generators) still hashes them, so its results go stale when they change; a
+      chapter that does neither leaves them out when the entry lists its users (``chapters:``);
     - the data sources that declare other chapters as their only users (``chapters:``, checked when a chapter
       runs): their registry entries, ``data/<name>/`` and their manifest (``manifest:``, else
       ``data/manifests/<name>.csv``). A data set added for chapter 08
       does not make chapter 03's results stale.
     """
     own = published_weights(chapter.stem, root)
+    own |= other_chapters_weights(chapter.stem, root)  # left out alike: neither made nor loaded here
     others = other_chapters_sources(chapter.stem, root)
     skip = {(root / str(entry.get("file", ""))).resolve() for entry in own.values()}
     skip |= {(root / "data" / str(entry.get("manifest") or f"manifests/{name}.csv")).resolve() for name, entry in others.items()}
@@ -169,8 +182,9 @@ def _hash_data(digest: "hashlib._Hash", chapter: Chapter, root: Path) -> None:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         if resolved == registry:  # parsed: the entries left out above, and comments, do not count
             content = {name: entry for name, entry in _registry(root).items() if name not in others}
-            content["weights"] = {name: entry for name, entry in (content.get("weights") or {}).items()
-                                  if name not in own}
+            # who loads a file (`chapters:`) is not what it is: declaring a user stales nothing
+            content["weights"] = {name: {k: v for k, v in entry.items() if k != "chapters"} if isinstance(entry, dict)
+                                  else entry for name, entry in (content.get("weights") or {}).items() if name not in own}
             digest.update(hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).digest())
         else:
             digest.update(hashlib.sha256(path.read_bytes()).digest())

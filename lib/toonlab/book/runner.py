@@ -169,8 +169,11 @@ def _source_cell_index(chapter: Chapter, executed_index: int) -> int:
 
 
 def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None = None, out_dir: Path | None = None,
-        force: bool = False, cell_timeout: int | None = None, echo=print) -> RunReport:
-    """Execute the chosen chapters (all by default) for ``profile``; return what ran and what was cached."""
+        force: bool = False, cell_timeout: int | None = None, missing_only: bool = False, echo=print) -> RunReport:
+    """Execute the chosen chapters (all by default) for ``profile``; return what ran and what was cached.
+
+    ``missing_only``: only the chosen chapters that have no executed copy yet, whatever profile made the
+    others (``make book CHAPTERS=...`` fills the rest of the book in ``ci`` this way before building it)."""
     from tqdm import tqdm
 
     cell_timeout = cell_timeout or default_cell_timeout(profile)
@@ -181,6 +184,8 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
     chosen = select(discover(root / "notebooks"), chapters)
     if not chosen:
         raise ValueError(f"no chapter notebooks in {root / 'notebooks'}")
+    if missing_only:
+        chosen = [c for c in chosen if not c.executed(out_dir).is_file()]
     # Check every chapter's parameters before spending minutes on the first one.
     planned = [(c, chapter_parameters(c, profile, params_dir)) for c in chosen]
 

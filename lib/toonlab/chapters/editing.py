@@ -86,9 +86,9 @@ REPORTED = (
 )
 
 
-# CelebrityLook / chapter 05's mapper recipe: Adam 3e-5. At a few hundred CPU steps it learns nothing (chapter
-# 05's cpu run: latent MSE 0.30399 vs 0.30375 for the mean latent), so cpu/gpu set a higher csla_lr: ours,
-# labelled as such in the mapper table.
+# CelebrityLook / chapter 05's mapper recipe: Adam 3e-5. At a few hundred CPU steps it learned nothing (chapter
+# 05's cpu run on an earlier generator: latent MSE 0.30399 vs 0.30375 for the mean latent), so cpu/gpu set a
+# higher csla_lr: ours, labelled as such in the mapper table.
 CSLA_SOURCE_LR = 3e-5
 # every direction is rescaled to one length per W+ row, EDIT_DISTANCE_K * sigma_W (sigma_W: RMS per-dimension
 # std of the sampled w): at c = 0.8 an edit moves 3.2 sigma_W, InterFaceGAN's usual +-3 range
