@@ -46,7 +46,6 @@ import contextlib
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -57,8 +56,10 @@ import torch
 import torch.nn.functional as F
 
 from toonlab import atomic
+from toonlab.chapters import gan as chapter03  # where --record writes, and the chapter that shows it
 from toonlab.gan import presets
 from toonlab.metrics.cost import _RSSSampler, count_parameters
+from toonlab.results import git_state
 from toonlab.train.data import StepBatchSampler
 from toonlab.train.gan_tasks import FastGANTask, StyleGAN2Task, build_task
 
@@ -286,7 +287,6 @@ class Measurement:
 
 
 SAMPLING_MODES = {"recomputed BN": True, "plain eval": False}
-CHAPTER, RECORD_FILE = "03_gan", "benchmark_peers.txt"  # where --record writes, and chapter 03 reads
 TOYHOLLYWOOD_SG2_LR = 2e-4  # as reported, for stylegan2-pytorch's own parametrisation
 BAR_MIN_STEPS, BAR_MIN_IMAGES = 500, 512  # below this FD is too noisy to judge the bar on
 
@@ -376,8 +376,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     parser.add_argument("--record", default=None, metavar="PROFILE",
-                        help=f"also write the printed report to results/PROFILE/{CHAPTER}/{RECORD_FILE}, where "
-                             "chapter 03 shows it")
+                        help=f"also write the printed report to results/PROFILE/{chapter03.CHAPTER}/"
+                             f"{chapter03.PEERS_FILE}, where chapter 03 shows it")
     args = parser.parse_args(argv)
     if args.timed + args.warmup > args.steps:
         parser.error("--steps must cover --warmup + --timed")
@@ -429,9 +429,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(text)
         lines.append(text)
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    say(f"$ python benchmarks/gan_vs_peers.py {' '.join(sys.argv[1:] if argv is None else argv)}"
-        f"   # at commit {commit or 'unknown'}")
+    git = git_state()
+    at = f"{git['commit'][:7]}{' with uncommitted changes' if git['dirty'] else ''}" if git["commit"] else "unknown"
+    say(f"$ python benchmarks/gan_vs_peers.py {' '.join(sys.argv[1:] if argv is None else argv)}   # at commit {at}")
     say(f"\n{args.data} @ {R} px, batch {B}, widths / {k}, {args.steps} steps each ({args.timed} timed after "
           f"{args.warmup}), device {dev}, torch threads {torch.get_num_threads()}")
     report = {"settings": vars(args), "pairs": {}}
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.record:
         from toonlab.recorded import record
 
-        print(f"\nwritten to {record(chr(10).join(lines), args.record, CHAPTER, RECORD_FILE)}")
+        print(f"\nwritten to {record(chr(10).join(lines), args.record, chapter03.CHAPTER, chapter03.PEERS_FILE)}")
     return report
 
 
