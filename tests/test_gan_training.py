@@ -88,11 +88,17 @@ def test_presets_cover_the_sources_and_build():
     assert {"popyou_fastgan", "toyhollywood_fastgan", "toyhollywood_stylegan2", "comics_dcgan",
             "comics_dcgan_diffaugment"} <= set(presets.PRESETS)
     thw = presets.get("toyhollywood_fastgan")
-    assert (thw.model.resolution, thw.model.latent_dim, thw.batch_size, thw.lr) == (128, 256, 4, 2e-4)
+    assert (thw.model.resolution, thw.model.latent_dim, thw.batch_size, thw.lr) == (128, 256, 16, 2e-4)
     assert thw.augment == "translation,cutout" and thw.fid_samples == 12_800
     sg2 = presets.get("toyhollywood_stylegan2")
     assert sg2.options["d_lr_mult"] == 2 and sg2.options["mixing_prob"] == 0.9 and sg2.truncation_psi == 0.6
     assert sg2.model.width(128) == 32 and sg2.model.width(4) == 512  # lucidrains capacity 16 at 128 px
+    assert sg2.batch_size == 30 and sg2.betas == (0.5, 0.9)  # stylegan2-pytorch: batch 5 x accumulation 6
+    # our change is a separate preset that differs from the faithful one in the Adam betas alone
+    ours = presets.get("toyhollywood_stylegan2_paper_adam")
+    assert ours.betas == (0.0, 0.99) and ours.replace(betas=sg2.betas, name=sg2.name, source=sg2.source,
+                                                      notes=sg2.notes) == sg2
+    assert "our change" in ours.source
     comics = presets.get("comics_dcgan")
     assert (comics.model.latent_dim, comics.lr, comics.betas) == (100, 2e-4, (0.5, 0.999))
     with pytest.raises(KeyError, match="known presets"):

@@ -186,7 +186,8 @@ def network_table(model: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # The GANs of chapter 03 that chapter 04 scores and times beside the DDPM (their committed cpu exports).
-CHAPTER03_GANS = {"FastGAN": "toyhollywood_fastgan", "StyleGAN2": "toyhollywood_stylegan2"}
+CHAPTER03_GANS = {"FastGAN": "toyhollywood_fastgan", "StyleGAN2": "toyhollywood_stylegan2",
+                  "StyleGAN2, paper Adam (ours)": "toyhollywood_stylegan2_paper_adam"}
 
 
 def chapter03_generators(profile: str = "cpu", device: str = "cpu") -> dict[str, tuple[torch.nn.Module, dict[str, Any]]]:

@@ -23,8 +23,9 @@ from toonlab.train.inversion_tasks import GeneratorExportError, load_generator_e
 KINDS = ("fastgan", "stylegan2")
 SOURCES = ("tiny", "registered", "chapter03", "ffhq")
 # the chapter-03 preset each generator comes from: the runs chapter 03 trains (its default presets). PopYou's
-# FastGAN is the same network (official FastGAN, 256-d z); only its training settings differ.
-PRESET_OF = {"fastgan": "toyhollywood_fastgan", "stylegan2": "toyhollywood_stylegan2"}
+# FastGAN is the same network (official FastGAN, 256-d z); only its training settings differ. The StyleGAN2 is
+# our labelled change (the paper's Adam betas): the faithful preset mode-collapses at the cpu scale (presets.py).
+PRESET_OF = {"fastgan": "toyhollywood_fastgan", "stylegan2": "toyhollywood_stylegan2_paper_adam"}
 # data/registry.yaml `weights:` names of chapter 03's committed `cpu` exports (gan_<profile>_<preset>)
 REGISTERED = {kind: f"gan_cpu_{preset}" for kind, preset in PRESET_OF.items()}
 
