@@ -128,6 +128,11 @@ def prepare(args: argparse.Namespace) -> int:
                   if subprocess.run(download_command({n: v}, dest, args.python), capture_output=True).returncode]
         raise SystemExit(f"no Python {args.python} manylinux wheel for: {', '.join(failed)}. Pick versions that "
                          f"ship one (or build a pure-Python wheel here with `pip wheel --no-deps`) into {dest}/")
+    # The device's copy of the tree may come without .git: say which commit it is, for the provenance.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True).stdout.strip()
+    (dest / "SOURCE").write_text(f"{head}{' with uncommitted changes' if dirty else ''}\n")
     wheels = sorted(dest.glob("*.whl"))
     print(f"{len(wheels)} wheels in {dest}/ for what the device lacks: {', '.join(wanted)}")
     print(check_size(sum(w.stat().st_size for w in wheels), tracked_bytes()))
@@ -172,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "lib"), env.get("PYTHONPATH")]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    source = Path(args.wheels) / "SOURCE"
+    say = [f"tree from commit {source.read_text().strip() if source.is_file() else 'unknown (not prepared)'}, "
+           f"profile {args.profile}"]
     rows = []
     for chapter in args.chapters:
         start = time.time()
@@ -188,8 +196,10 @@ def run(args: argparse.Namespace) -> int:
         size = pack(written, out / f"{chapter}.tar.gz", REPO)
         verdict = "met" if rc == 0 and wall <= BAR_SECONDS else "MISSED" if rc == 0 else "failed"
         rows.append((chapter, rc, wall, verdict, size))
-        print(f"chapter {chapter}: rc {rc}, wall {wall:.0f} s (bar {BAR_SECONDS} s: {verdict}), "
-              f"archive {size / 2**20:.1f} MiB{'  (over the 16 MiB a file may bring back)' if size > 16 * 2**20 else ''}")
+        say.append(f"chapter {chapter}: rc {rc}, wall {wall:.0f} s (bar {BAR_SECONDS} s: {verdict}), archive "
+                   f"{size / 2**20:.1f} MiB{'  (over the 16 MiB a file may bring back)' if size > 16 * 2**20 else ''}")
+        print(say[-1])
+    (out / "slot.txt").write_text("\n".join(say) + "\n")
     return 0 if all(verdict == "met" for *_, verdict, _ in rows) else 1
 
 

@@ -82,6 +82,9 @@ def test_a_failing_chapter_fails_the_slot(slot, tmp_path, monkeypatch):
 
     monkeypatch.setattr(slot.subprocess, "run", failing)
     monkeypatch.setattr(slot, "REPO", tmp_path)
-    assert slot.main(["run", "--chapters", "03", "--profile", "gpu", "--no-install", "--out", str(tmp_path / "out")]) == 1
+    assert slot.main(["run", "--chapters", "03", "--profile", "gpu", "--no-install", "--out", str(tmp_path / "out"),
+                      "--wheels", str(tmp_path / "no-wheels")]) == 1
     assert calls[0][-4:] == ["--profile", "gpu", "--chapters", "03"]
     assert (tmp_path / "out" / "03.tar.gz").is_file() and (tmp_path / "out" / "03.log").is_file()
+    summary = (tmp_path / "out" / "slot.txt").read_text()
+    assert "unknown (not prepared)" in summary and "chapter 03: rc 1" in summary and "failed" in summary
