@@ -2,7 +2,7 @@
 
 import importlib.util
 import os
-import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -67,24 +67,89 @@ def test_it_packs_the_chapters_results_and_what_it_published_under_data(slot, tm
 
     archive = tmp_path / "out" / "03.tar.gz"
     archive.parent.mkdir()
-    assert slot.pack(written, archive, root=tmp_path) == archive.stat().st_size
+    slot.pack(written, archive, root=tmp_path)
     with tarfile.open(archive) as tar:
         assert sorted(tar.getnames()) == sorted(names)
     assert not list(archive.parent.glob("*.tmp"))
 
 
-def test_a_failing_chapter_fails_the_slot(slot, tmp_path, monkeypatch):
-    calls = []
+def test_markers_are_read_as_the_device_reads_them(slot):
+    from packaging.requirements import Requirement
 
-    def failing(command, **kwargs):
-        calls.append(command)
-        return subprocess.CompletedProcess(command, 1)
+    device = slot.device_environment("3.12")
+    assert Requirement('aiohttp>=3.9; python_version == "3.12"').marker.evaluate(device)  # papermill's, on 3.12
+    assert not Requirement('pywin32; sys_platform == "win32"').marker.evaluate(device)
+    assert not Requirement('x; extra == "docs"').marker.evaluate(device)
 
-    monkeypatch.setattr(slot.subprocess, "run", failing)
-    monkeypatch.setattr(slot, "REPO", tmp_path)
-    assert slot.main(["run", "--chapters", "03", "--profile", "gpu", "--no-install", "--out", str(tmp_path / "out"),
-                      "--wheels", str(tmp_path / "no-wheels")]) == 1
-    assert calls[0][-4:] == ["--profile", "gpu", "--chapters", "03"]
-    assert (tmp_path / "out" / "03.tar.gz").is_file() and (tmp_path / "out" / "03.log").is_file()
+
+def test_chapters_are_named_as_the_runner_names_them(slot):
+    assert slot.chapter_stems(["03", "05_inversion"]) == ["03_gan", "05_inversion"]
+    with pytest.raises(ValueError, match="no chapter '42'"):
+        slot.chapter_stems(["42"])
+
+
+def test_a_chapter_past_its_limit_is_stopped_with_its_process_group(slot, tmp_path):
+    started = time.time()
+    rc = slot.run_chapter([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "x.log", dict(os.environ), 1)
+    assert rc == "timed out after 1 s" and time.time() - started < 30
+
+
+@pytest.fixture
+def fake_repo(slot, tmp_path, monkeypatch):
+    """A repository with no chapters to run: each test says what the chapter run does."""
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    monkeypatch.setattr(slot, "REPO", repo)
+    monkeypatch.setattr(slot, "chapter_stems", lambda wanted: ["03_gan"])
+    return repo
+
+
+def slot_run(slot, tmp_path, *extra):
+    return slot.main(["run", "--chapters", "03", "--profile", "gpu", "--no-install", "--out", str(tmp_path / "out"),
+                      "--wheels", str(tmp_path / "no-wheels"), *extra])
+
+
+def test_a_finished_chapter_is_packed_to_commit(slot, tmp_path, fake_repo, monkeypatch):
+    commands = []
+
+    def finished(command, log, env, limit):
+        commands.append(command)
+        log.write_text("ran")
+        (fake_repo / "results" / "gpu" / "03_gan").mkdir(parents=True)
+        (fake_repo / "results" / "gpu" / "03_gan" / "metrics.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(slot, "run_chapter", finished)
+    assert slot_run(slot, tmp_path) == 0
+    assert commands[0][-5:] == ["--profile", "gpu", "--chapters", "03_gan", "--force"]
+    with tarfile.open(tmp_path / "out" / "03.tar.gz") as tar:
+        assert tar.getnames() == ["results/gpu/03_gan/metrics.json"]
     summary = (tmp_path / "out" / "slot.txt").read_text()
-    assert "unknown (not prepared)" in summary and "chapter 03: rc 1" in summary and "failed" in summary
+    assert "unknown (not prepared)" in summary and "chapter 03_gan: rc 0" in summary and ": met)" in summary
+
+
+@pytest.mark.parametrize("rc, wrote", [(1, True), ("timed out after 5 s", True), (0, False)])
+def test_a_failed_stopped_or_empty_chapter_fails_the_slot_and_is_not_packed_to_commit(slot, tmp_path, fake_repo,
+                                                                                       monkeypatch, rc, wrote):
+    def failing(command, log, env, limit):
+        if wrote:  # half the results of a chapter that did not finish
+            (fake_repo / "results" / "gpu" / "03_gan").mkdir(parents=True)
+            (fake_repo / "results" / "gpu" / "03_gan" / "fd.csv").write_text("x")
+        return rc
+
+    monkeypatch.setattr(slot, "run_chapter", failing)
+    assert slot_run(slot, tmp_path) == 1
+    assert (tmp_path / "out" / "03.failed.tar.gz").is_file() and not (tmp_path / "out" / "03.tar.gz").exists()
+    assert "failed" in (tmp_path / "out" / "slot.txt").read_text()
+
+
+def test_a_spent_deadline_runs_nothing(slot, tmp_path, fake_repo, monkeypatch):
+    monkeypatch.setattr(slot, "run_chapter", lambda *a: pytest.fail("ran past the deadline"))
+    assert slot_run(slot, tmp_path, "--deadline", "5") == 1
+    assert "not run" in (tmp_path / "out" / "slot.txt").read_text()
+
+
+def test_more_chapters_than_the_device_brings_back_are_refused(slot, tmp_path, fake_repo, monkeypatch):
+    monkeypatch.setattr(slot, "chapter_stems", lambda wanted: ["01_data", "02_clustering", "03_gan", "04_diffusion"])
+    with pytest.raises(SystemExit, match="at most 3 per call"):
+        slot_run(slot, tmp_path)

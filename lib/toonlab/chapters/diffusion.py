@@ -238,9 +238,10 @@ def budget_table(runs: Mapping[str, DDPMRun], batch_size: int, gans: Mapping[str
                      "train s/step": None if run.seconds_per_step is None else round(run.seconds_per_step, 3)})
     for label, (generator, meta) in gans.items():
         batch = chapter03_value(gan_presets, meta["preset"], "batch")
+        batch = None if batch is None or pd.isna(batch) else int(batch)
         rows.append({"model": label, "resolution": meta["model"]["resolution"],
                      "parameters (M)": round(count_parameters(generator) / 1e6, 2), "steps": meta["steps"],
-                     "batch": batch, "images seen": None if batch is None else meta["steps"] * int(batch),
+                     "batch": batch, "images seen": None if batch is None else meta["steps"] * batch,
                      "train s/step": chapter03_value(gan_cost, meta["preset"], "train s/step (this run)")})
     frame = pd.DataFrame(rows)
     frame["train minutes"] = (frame["steps"] * frame["train s/step"].astype(float) / 60).round(1)
