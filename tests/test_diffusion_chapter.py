@@ -107,8 +107,12 @@ def test_gan_samples_are_resized_and_scored_beside_the_ddpm(trained, tmp_path):
     assert images.shape == (3, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
     _, runs = trained
     cost = __import__("pandas").DataFrame([{"model": "toyhollywood_fastgan", "train s/step (this run)": 2.0}])
-    budget = chapter.budget_table(runs, 2, gans, cost)
+    presets = __import__("pandas").DataFrame([{"label": "ours · cpu", "preset": "toyhollywood_fastgan", "batch": 8}])
+    budget = chapter.budget_table(runs, 2, gans, cost, presets)
     assert list(budget["model"]) == ["DDPM T=300 (ToyHollyWood)", "DDPM T=1000 (Ho et al.)", "FastGAN (test)"]
     gan_row = budget.iloc[2]
     assert gan_row["steps"] == 1 and gan_row["train s/step"] == 2.0 and gan_row["train minutes"] == pytest.approx(0.0, abs=0.1)
+    assert gan_row["batch"] == 8 and gan_row["images seen"] == 8  # chapter 03's batch, from its presets table
+    unknown = chapter.budget_table(runs, 2, gans, None, None).iloc[2]  # no chapter 03 results: empty, not guessed
+    assert __import__("pandas").isna(unknown["batch"]) and __import__("pandas").isna(unknown["train s/step"])
     assert budget.iloc[0]["images seen"] == 4 * 2

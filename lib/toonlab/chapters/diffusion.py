@@ -196,12 +196,13 @@ def chapter03_generators(profile: str = "cpu", device: str = "cpu") -> dict[str,
             for label, preset in CHAPTER03_GANS.items()}
 
 
-def chapter03_cost_csv(profile: str = "cpu") -> Path | None:
-    """Chapter 03's committed cost table of ``profile`` (its measured seconds per training step), if present."""
+def chapter03_table(name: str, profile: str = "cpu") -> pd.DataFrame | None:
+    """One of chapter 03's committed tables of ``profile``, if present: ``cost`` (its measured seconds per
+    training step) or ``presets`` (the batch each GAN trained at)."""
     from toonlab.paths import results_dir
 
-    path = results_dir(profile, "03_gan") / "cost.csv"
-    return path if path.is_file() else None
+    path = results_dir(profile, "03_gan") / f"{name}.csv"
+    return pd.read_csv(path) if path.is_file() else None
 
 
 def gan_samples(gans: Mapping[str, tuple[torch.nn.Module, Mapping[str, Any]]], n: int, seed: int, resolution: int,
@@ -221,9 +222,14 @@ def gan_samples(gans: Mapping[str, tuple[torch.nn.Module, Mapping[str, Any]]], n
 
 
 def budget_table(runs: Mapping[str, DDPMRun], batch_size: int, gans: Mapping[str, tuple[torch.nn.Module, Mapping[str, Any]]],
-                 gan_cost: pd.DataFrame | None) -> pd.DataFrame:
+                 gan_cost: pd.DataFrame | None, gan_presets: pd.DataFrame | None = None) -> pd.DataFrame:
     """What each model cost to train: parameters, steps, batch, images seen, seconds per step (as measured
-    in its own run, on its own machine; chapter 03's from its committed cost table)."""
+    in its own run, on its own machine; chapter 03's from its committed cost and presets tables)."""
+
+    def chapter03_value(table: pd.DataFrame | None, preset: str, column: str) -> Any:
+        found = None if table is None else table.loc[table["preset" if "preset" in table else "model"] == preset]
+        return None if found is None or not len(found) else found.iloc[0].get(column)
+
     rows = []
     for name, run in runs.items():
         rows.append({"model": f"DDPM {SCHEDULE_LABELS[name]}", "resolution": run.config.resolution,
@@ -231,11 +237,12 @@ def budget_table(runs: Mapping[str, DDPMRun], batch_size: int, gans: Mapping[str
                      "batch": batch_size, "images seen": run.result.step * batch_size,
                      "train s/step": None if run.seconds_per_step is None else round(run.seconds_per_step, 3)})
     for label, (generator, meta) in gans.items():
-        found = None if gan_cost is None else gan_cost.loc[gan_cost["model"] == meta["preset"]]
-        seconds = None if found is None or not len(found) else found.iloc[0].get("train s/step (this run)")
+        batch = chapter03_value(gan_presets, meta["preset"], "batch")
+        batch = None if batch is None or pd.isna(batch) else int(batch)
         rows.append({"model": label, "resolution": meta["model"]["resolution"],
                      "parameters (M)": round(count_parameters(generator) / 1e6, 2), "steps": meta["steps"],
-                     "batch": None, "images seen": None, "train s/step": seconds})
+                     "batch": batch, "images seen": None if batch is None else meta["steps"] * batch,
+                     "train s/step": chapter03_value(gan_cost, meta["preset"], "train s/step (this run)")})
     frame = pd.DataFrame(rows)
     frame["train minutes"] = (frame["steps"] * frame["train s/step"].astype(float) / 60).round(1)
     return frame
@@ -437,7 +444,7 @@ def cost_table(runs: Mapping[str, DDPMRun], resolution: int, *, batch_size: int,
 
 
 __all__ = [
-    "CHAPTER", "CHAPTER03_GANS", "budget_table", "chapter03_cost_csv", "chapter03_generators", "cost_gans", "gan_samples", "network_table",
+    "CHAPTER", "CHAPTER03_GANS", "budget_table", "chapter03_generators", "chapter03_table", "cost_gans", "gan_samples", "network_table",
     "POPYOU_DECI_CLIP", "POPYOU_GAN_CLIP", "SCHEDULE_LABELS", "SyntheticDataset", "baseline_prompts",
     "build_extractor", "cost_table", "dataset_fingerprint", "device", "fid_kid_table", "grids_figure", "load_clip",
     "load_generated", "load_images", "loss_figure", "pil_figure", "prompt_baselines", "reported_clip_t", "runs_root",
