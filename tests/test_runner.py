@@ -497,6 +497,74 @@ def test_a_chapter_loading_a_source_that_does_not_name_it_fails(book_root):
     assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
 
 
+READS_MAKER_COST = ('from toonlab import other_chapters; '
+                    'table = other_chapters.read_table("cpu", "03_maker", "cost.csv"); print(table)')
+
+
+def declare_reads(notebook_path, paths) -> None:
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.metadata["toonlab_reads_results"] = list(paths)
+    nbformat.write(notebook, notebook_path)
+
+
+def test_a_chapter_reading_another_chapters_results_must_declare_them(book_root):
+    """Reading chapter 03's committed table without declaring it fails the run (the file would not be in the
+    reader's fingerprint); declared, it runs; a missing file counts as read too."""
+    reader = add_chapter(book_root, "04_user", [READS_MAKER_COST])
+    with pytest.raises(ChapterFailed, match="results/cpu/03_maker/cost.csv.*toonlab_reads_results"):
+        run("ci", root=book_root, echo=quiet)
+    assert not (book_root / "book/chapters/04_user.ipynb").exists()
+    assert not list((book_root / "book/chapters").glob(".*.results-read"))
+    declare_reads(reader, ["results/cpu/03_maker/cost.csv"])
+    assert [r.status for r in run("ci", root=book_root, echo=quiet).results] == ["ran"]
+
+
+def test_declared_results_stale_their_reader_only(book_root):
+    """Re-making chapter 03's table stales the chapter that declares reading it, not the maker nor a third
+    chapter; creating the declared file (missing before) stales the reader too."""
+    from toonlab.book.chapters import code_fingerprint
+
+    for stem in ("01_demo", "03_maker"):
+        add_chapter(book_root, stem, ['print("hi")'])
+    declare_reads(add_chapter(book_root, "04_user", [READS_MAKER_COST]), ["results/cpu/03_maker/cost.csv"])
+    table = book_root / "results" / "cpu" / "03_maker" / "cost.csv"
+
+    def fingerprints() -> dict[str, str]:
+        return {c.stem: code_fingerprint(c, {}, book_root) for c in discover(book_root / "notebooks")}
+
+    missing = fingerprints()
+    table.parent.mkdir(parents=True)
+    table.write_text("preset,train s/step (this run)\nfastgan,0.5\n")
+    first = fingerprints()
+    table.write_text("preset,train s/step (this run)\nfastgan,0.6\n")
+    second = fingerprints()
+    assert [stem for stem in missing if missing[stem] != first[stem]] == ["04_user"]
+    assert [stem for stem in first if first[stem] != second[stem]] == ["04_user"]
+
+
+def test_a_chapter_may_not_declare_its_own_results_or_a_malformed_list(book_root):
+    from toonlab.book.chapters import declared_results
+
+    path = add_chapter(book_root, "04_user")
+    chapter = discover(book_root / "notebooks")[0]
+    declare_reads(path, ["results/cpu/04_user/cost.csv"])
+    with pytest.raises(ValueError, match="own results"):
+        declared_results(chapter)
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata["toonlab_reads_results"] = "results/cpu/03_gan/cost.csv"
+    nbformat.write(notebook, path)
+    with pytest.raises(ValueError, match="must be a list of paths"):
+        declared_results(chapter)
+
+
+def test_chapter_04_declares_the_chapter_03_tables_it_reads(repo):
+    """The real declaration: chapter 04's budget table reads chapter 03's cost and presets tables."""
+    from toonlab.book.chapters import declared_results
+
+    chapter = {c.stem: c for c in discover(repo / "notebooks")}["04_diffusion"]
+    assert declared_results(chapter) == ["results/cpu/03_gan/cost.csv", "results/cpu/03_gan/presets.csv"]
+
+
 def test_weights_that_list_their_users_stale_only_the_maker_s_users(book_root):
     from toonlab.book.chapters import code_fingerprint
 

@@ -4,7 +4,8 @@ A chapter is ``notebooks/NN_name.ipynb``. Its executed copy ``book/chapters/NN_n
 its metadata, a fingerprint of everything the run depended on: the source notebook, the parameters the
 profile gives it, the ``lib/`` modules the notebook imports (directly or through other toonlab modules, found
 by reading their import statements), the library's data files and the committed data files (registry,
-manifests, small weights — less the weights the chapter exports itself): its *code fingerprint*. The cache key adds the chapter's environment: the versions
+manifests, small weights — less the weights the chapter exports itself) and the other chapters' committed
+results it declares reading (:mod:`toonlab.other_chapters`): its *code fingerprint*. The cache key adds the chapter's environment: the versions
 of the installed packages it imports and the manifests of the downloaded data sets its last run loaded
 (:mod:`toonlab.book.dependencies`). If nothing changed the chapter is skipped — so editing one chapter
 re-executes one chapter, and editing a shared module re-executes the chapters that import it.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from toonlab.book import imports
+from toonlab.other_chapters import DECLARATION_KEY
 
 CHAPTER_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 LIB_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
@@ -190,9 +192,34 @@ def _hash_data(digest: "hashlib._Hash", chapter: Chapter, root: Path) -> None:
             digest.update(hashlib.sha256(path.read_bytes()).digest())
 
 
+def declared_results(chapter: Chapter) -> list[str]:
+    """The other chapters' committed results files that ``chapter`` reads (:mod:`toonlab.other_chapters`), as
+    its notebook declares them (metadata ``toonlab_reads_results``: paths from the repository root)."""
+    metadata = json.loads(chapter.source.read_text(encoding="utf-8")).get("metadata", {})
+    declared = metadata.get(DECLARATION_KEY) or []
+    if not isinstance(declared, list) or not all(isinstance(path, str) for path in declared):
+        raise ValueError(f"{chapter.source}: metadata {DECLARATION_KEY!r} must be a list of paths such as "
+                         f"'results/cpu/03_gan/cost.csv'")
+    own = f"/{chapter.stem}/"
+    if any(own in f"/{path}" for path in declared):
+        raise ValueError(f"{chapter.source}: metadata {DECLARATION_KEY!r} lists the chapter's own results; "
+                         f"declare only other chapters' (its own would make every run of it stale)")
+    return sorted(set(declared))
+
+
+def check_results_declared(chapter: Chapter, read: Iterable[str]) -> None:
+    """Refuse a run that read another chapter's results file its notebook does not declare: the file would not
+    be in the chapter's fingerprint, so its results would not go stale when that file changes."""
+    undeclared = sorted(set(read) - set(declared_results(chapter)))
+    if undeclared:
+        raise ValueError(f"{chapter.stem} read {undeclared}, which its notebook does not declare; add them to the "
+                         f"notebook metadata {DECLARATION_KEY!r} ({chapter.source})")
+
+
 def code_fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -> str:
-    """What the chapter's checkout gives it: notebook, parameters, the lib modules it imports, data files.
-    Recorded with committed results to tell stale ones; the same on every machine."""
+    """What the chapter's checkout gives it: notebook, parameters, the lib modules it imports, data files, and
+    the other chapters' results files it declares reading. Recorded with committed results to tell stale ones;
+    the same on every machine."""
     digest = hashlib.sha256()
     digest.update(b"notebook\0" + hashlib.sha256(chapter.source.read_bytes()).digest())
     digest.update(b"parameters\0" + json.dumps(parameters, sort_keys=True, default=str).encode())
@@ -200,6 +227,13 @@ def code_fingerprint(chapter: Chapter, parameters: dict[str, Any], root: Path) -
     _hash_files(digest, root, chapter_lib_files(chapter, root))
     digest.update(b"data\0")
     _hash_data(digest, chapter, root)
+    declared = declared_results(chapter)
+    if declared:  # only then: the fingerprints of the chapters that read none stay what they were
+        digest.update(b"other chapters' results\0")
+        for name in declared:
+            path = root / name
+            digest.update(name.encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"missing")
     return digest.hexdigest()
 
 

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from toonlab import atomic
-from toonlab.book.chapters import (METADATA_KEY, Chapter, check_sources_declared, code_fingerprint, discover, environment, fingerprint,
-                                   is_up_to_date, recorded_run, select)
+from toonlab.book.chapters import (METADATA_KEY, Chapter, check_results_declared, check_sources_declared, code_fingerprint, discover,
+                                   environment, fingerprint, is_up_to_date, recorded_run, select)
 from toonlab.book.dependencies import chapter_packages, sources_used
 from toonlab.params import PROFILES, ParameterError, profile_params
 from toonlab.paths import ROOT_ENV, SOURCES_USED_ENV, repo_root
+from toonlab.other_chapters import RESULTS_READ_ENV
 from toonlab.results import FINGERPRINT_ENV, REFERENCE_FINGERPRINTS_ENV, REFERENCE_PROFILES
 
 DEFAULT_CELL_TIMEOUT_S = 1800  # ci: a cell that runs half an hour is a hang
@@ -206,15 +207,19 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
         target.unlink(missing_ok=True)  # never leave a stale result behind if this run fails
         sources_log = out_dir / f".{chapter.stem}.sources"
         sources_log.unlink(missing_ok=True)
+        results_log = out_dir / f".{chapter.stem}.results-read"
+        results_log.unlink(missing_ok=True)
         code_key = code_fingerprint(chapter, parameters, root)
         kernel_env = {FINGERPRINT_ENV: code_key,  # the kernel records it with the chapter's results
                       REFERENCE_FINGERPRINTS_ENV: json.dumps(reference_fingerprints(chapter, root, params_dir)),
-                      SOURCES_USED_ENV: str(sources_log)}  # the kernel notes each data source it loads there
+                      SOURCES_USED_ENV: str(sources_log),  # the kernel notes each data source it loads there
+                      RESULTS_READ_ENV: str(results_log)}  # and each other chapter's results file it reads
         record = {"code_fingerprint": code_key, "shown_results": shown, "profile": profile, "parameters": dict(parameters), "status": "ok",
                   "executed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
         def finish(chapter: Chapter = chapter, parameters: dict[str, Any] = parameters,
-                   packages: dict[str, str] = packages, sources_log: Path = sources_log) -> dict[str, Any]:
+                   packages: dict[str, str] = packages, sources_log: Path = sources_log,
+                   results_log: Path = results_log) -> dict[str, Any]:
             # The key of what this run used: its data sources' manifests as it left them (it may have written
             # them), so the next run of an unchanged chapter is cached. The record keeps the inputs readable.
             used = sources_used(sources_log)
@@ -222,6 +227,10 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
                 check_sources_declared(chapter.stem, used, root)
             except ValueError as error:
                 raise ChapterFailed(chapter.stem, None, "UndeclaredDataSource", str(error)) from None
+            try:
+                check_results_declared(chapter, sources_used(results_log))  # the same one-line-per-note log
+            except ValueError as error:
+                raise ChapterFailed(chapter.stem, None, "UndeclaredResultsRead", str(error)) from None
             env = environment(chapter, root, used, packages)
             return {"fingerprint": fingerprint(chapter, parameters, root, env), "environment": env}
 
@@ -230,6 +239,7 @@ def run(profile: str, chapters: Sequence[str] | None = None, root: Path | None =
                 elapsed = _execute(chapter, parameters, record, target, root, cell_timeout, finish)
         finally:
             sources_log.unlink(missing_ok=True)
+            results_log.unlink(missing_ok=True)
         report.results.append(ChapterResult(chapter.stem, "ran", elapsed))
         echo(f"{chapter.stem}: executed in {elapsed:.1f} s")
     return report

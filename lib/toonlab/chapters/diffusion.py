@@ -198,11 +198,11 @@ def chapter03_generators(profile: str = "cpu", device: str = "cpu") -> dict[str,
 
 def chapter03_table(name: str, profile: str = "cpu") -> pd.DataFrame | None:
     """One of chapter 03's committed tables of ``profile``, if present: ``cost`` (its measured seconds per
-    training step) or ``presets`` (the batch each GAN trained at)."""
-    from toonlab.paths import results_dir
+    training step) or ``presets`` (the batch each GAN trained at). The notebook declares the files it reads
+    (:mod:`toonlab.other_chapters`): a new chapter 03 result stales this chapter's."""
+    from toonlab import other_chapters
 
-    path = results_dir(profile, "03_gan") / f"{name}.csv"
-    return pd.read_csv(path) if path.is_file() else None
+    return other_chapters.read_table(profile, "03_gan", f"{name}.csv")
 
 
 def gan_samples(gans: Mapping[str, tuple[torch.nn.Module, Mapping[str, Any]]], n: int, seed: int, resolution: int,
